@@ -1,0 +1,221 @@
+// funnel/concepts.h
+// -----------------------------------------------------------------------------
+// The four policy concepts `basic_writer<Queue, Sink, Backpressure, Batcher>`
+// is built from. Each concept block says: the required expressions, their
+// semantics, which thread may call what, and the models funnel ships.
+//
+// Threads, as used below:
+//   * producer: any thread holding a writer handle (many, concurrently);
+//   * writer:   the one thread basic_writer starts (exactly one);
+//   * owner:    the thread that constructs, closes or destroys the writer.
+//
+// Policies are data members of the writer's shared state, never base classes.
+// Optional hooks are detected with `requires`, never virtual functions.
+//
+// A policy that misses a member fails at the point of use with a
+// `static_assert` sentence naming the member (see basic_writer.h); the
+// fine-grained concepts below exist to word those sentences.
+#ifndef FUNNEL_CONCEPTS_H_
+#define FUNNEL_CONCEPTS_H_
+
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <utility>
+
+#include "absl/functional/function_ref.h"  // Backpressure::wait's predicate, no allocation
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"  // deadlines
+#include "funnel/buffer.h"
+#include "funnel/frame.h"
+
+namespace funnel {
+
+// -----------------------------------------------------------------------------
+// Queue: carries outbound frames from producers to the writer thread.
+//
+// Required expressions, for `Q q`, `outbound_frame f`, `absl::Time d`:
+//   Q(std::size_t capacity)   Constructs a queue holding at least `capacity`
+//                             frames. basic_writer passes a capacity of at
+//                             least max_pending_frames, so a producer that
+//                             holds pending budget never finds it full.
+//   q.try_push(f) -> bool     producer. Moves `f` in and returns true, or
+//                             returns false (full) and leaves `f` untouched.
+//                             Never blocks. Must wake a consumer blocked in
+//                             pop_wait. The push happens-before the pop that
+//                             returns the frame.
+//   q.try_pop(f) -> bool      writer. Moves the oldest frame into `f`, or
+//                             returns false when none is ready. Never blocks.
+//   q.pop_wait(f, d) -> bool  writer. As try_pop, but when empty blocks
+//                             WITHOUT SPINNING (unless the model is named a
+//                             spinning one) until a frame arrives, `d` passes
+//                             or the queue is closed. Returns false on the
+//                             last two. Spurious false returns are allowed.
+//   q.close()                 any thread, idempotent. After it, pop_wait on
+//                             an empty queue returns false at once; a
+//                             consumer blocked in pop_wait wakes. Pushes are
+//                             still accepted (basic_writer decides who may
+//                             push; the queue only has to wake the reader).
+//   q.capacity() -> size_t    any thread.
+// Order: frames pushed by one producer are popped in push order (FIFO per
+// producer); frames of different producers are interleaved in some order.
+//
+// Models: mpsc_ring, mutex_queue, boost_lockfree_queue (policies/queue/).
+//
+// Looking ahead: a byte-ring queue where producers encode in place models an
+// extended concept (reserve/commit on the producer side, contiguous readable
+// regions on the writer side); basic_writer selects its loop with
+// `if constexpr`, so its public API does not change.
+template <class Q>
+concept queue_has_try_push = requires(Q& q, outbound_frame& f) {
+  { q.try_push(f) } -> std::same_as<bool>;
+};
+template <class Q>
+concept queue_has_try_pop = requires(Q& q, outbound_frame& f) {
+  { q.try_pop(f) } -> std::same_as<bool>;
+};
+template <class Q>
+concept queue_has_pop_wait = requires(Q& q, outbound_frame& f, absl::Time d) {
+  { q.pop_wait(f, d) } -> std::same_as<bool>;
+};
+template <class Q>
+concept queue_has_close = requires(Q& q) {
+  q.close();
+};
+template <class Q>
+concept queue_has_capacity = requires(const Q& q) {
+  { q.capacity() } -> std::convertible_to<std::size_t>;
+};
+template <class Q>
+concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q> &&
+    queue_has_try_pop<Q> && queue_has_pop_wait<Q> && queue_has_close<Q> && queue_has_capacity<Q>;
+
+// -----------------------------------------------------------------------------
+// Sink: where the bytes go. Owned by the writer and called only from the
+// writer thread, so a sink needs no synchronisation of its own.
+//
+// Required expressions, for `S s`, `std::span<const const_buffer> b`:
+//   S is move-constructible   (it is moved into the writer).
+//   s.write(b) -> absl::StatusOr<std::size_t>
+//       Writes a prefix of the concatenation of `b` (b is never empty and
+//       holds no zero-length range) and returns how many bytes it took:
+//       at least 1 on success. Short counts are normal (pipe buffer full,
+//       IOV_MAX reached); the writer calls again with the rest, resuming at
+//       the exact byte. Interrupts (EINTR) and would-block (EAGAIN) are the
+//       sink's business: a sink either retries/waits or returns an error.
+//       An error status stops the writer; its message must name the cause
+//       (errno text, the limit exceeded).
+// Optional hooks:
+//   s.flush() -> absl::Status      called once at the end of each batch.
+//   s.on_writer_thread_start()     called once on the writer thread before
+//                                  the first write (e.g. to mask SIGPIPE).
+//
+// Models: posix_writev_sink, memory_sink (policies/sink/).
+template <class S>
+concept sink_has_write = requires(S& s, std::span<const const_buffer> b) {
+  { s.write(b) } -> std::same_as<absl::StatusOr<std::size_t>>;
+};
+template <class S>
+concept sink = std::move_constructible<S> && sink_has_write<S>;
+template <class S>
+concept flushable_sink = sink<S> && requires(S& s) {
+  { s.flush() } -> std::same_as<absl::Status>;
+};
+template <class S>
+concept sink_with_thread_start = sink<S> && requires(S& s) {
+  s.on_writer_thread_start();
+};
+
+// -----------------------------------------------------------------------------
+// Backpressure: how a producer waits while too much is pending.
+//
+// The bound itself is not the policy's business: basic_writer keeps exact
+// frame and byte budgets (a compare-and-swap admission, so concurrent
+// producers can never overshoot). The policy only decides how to wait for
+// budget to come back: spin, sleep, block on a condition variable, or not at
+// all.
+//
+// Required expressions, for `B b`, `absl::FunctionRef<bool()> ready`,
+// `absl::Time d`:
+//   B is default-constructible.
+//   b.wait(ready, d) -> bool   producer, concurrently from many threads.
+//       Calls `ready()` until it returns true (then returns true) or until `d`
+//       has passed (then returns false). Calls it at least once. `ready()`
+//       is cheap, never blocks, and is true also when the writer stops, so a
+//       waiter never outlives the writer's usefulness.
+//   b.notify()                 writer (after it released budget) and owner
+//                              (on close). Wakes waiters that block; a policy
+//                              that polls may do nothing. Must be cheap when
+//                              nobody waits: it runs once per batch.
+//
+// Models: sleep_backpressure, spin_backpressure, condvar_backpressure,
+// fail_fast_backpressure (policies/backpressure/).
+template <class B>
+concept backpressure_has_wait = requires(B& b, absl::FunctionRef<bool()> ready, absl::Time d) {
+  { b.wait(ready, d) } -> std::same_as<bool>;
+};
+template <class B>
+concept backpressure_has_notify = requires(B& b) {
+  b.notify();
+};
+template <class B>
+concept backpressure =
+    std::default_initializable<B> && backpressure_has_wait<B> && backpressure_has_notify<B>;
+
+// -----------------------------------------------------------------------------
+// Batcher: how many frames one gather write takes. Called only from the
+// writer thread.
+//
+// What the writer tells it about the batch being assembled:
+struct batch_stats {
+  std::size_t frames = 0;  // frames already in the batch
+  std::size_t bytes = 0;   // their wire bytes (headers + payloads)
+};
+// Required expressions, for `const Bt bt`, `batch_stats st`, `std::size_t n`:
+//   bt.admits(st, n) -> bool  May a frame of `n` wire bytes join a batch that
+//                             holds `st`? Asked only when st.frames >= 1: the
+//                             first frame of a batch always joins. A refused
+//                             frame starts the next batch.
+//   bt.max_frames_hint() -> size_t
+//                             A typical upper bound on frames per batch; the
+//                             writer reserves its buffers for it once, so the
+//                             steady state allocates nothing.
+//
+// Optional hooks:
+//   bt.linger(st) -> absl::Duration
+//       Asked when the queue runs dry with the batch holding `st`: how long
+//       to wait for more frames before writing (zero or less: write now).
+//       Measured from the first time the queue ran dry for this batch; asked
+//       again after each frame that arrives, so a batch that has grown large
+//       enough can stop lingering. Without the hook: never linger.
+//   bt.coalesce_below() -> std::size_t
+//       Payloads shorter than this are copied, with every header, into one
+//       contiguous staging buffer the writer owns, so runs of small frames
+//       become one range instead of two per frame; larger payloads are still
+//       written from the producer's buffer. Without the hook: no copying.
+//
+// Models: count_batcher, byte_batcher, linger_batcher, coalescing_batcher
+// (policies/batcher/).
+template <class Bt>
+concept batcher_has_admits = requires(const Bt& bt, const batch_stats& st, std::size_t n) {
+  { bt.admits(st, n) } -> std::same_as<bool>;
+};
+template <class Bt>
+concept batcher_has_hint = requires(const Bt& bt) {
+  { bt.max_frames_hint() } -> std::convertible_to<std::size_t>;
+};
+template <class Bt>
+concept batcher = std::copy_constructible<Bt> && batcher_has_admits<Bt> && batcher_has_hint<Bt>;
+template <class Bt>
+concept batcher_with_linger = batcher<Bt> && requires(const Bt& bt, const batch_stats& st) {
+  { bt.linger(st) } -> std::same_as<absl::Duration>;
+};
+template <class Bt>
+concept batcher_with_coalescing = batcher<Bt> && requires(const Bt& bt) {
+  { bt.coalesce_below() } -> std::convertible_to<std::size_t>;
+};
+
+}  // namespace funnel
+
+#endif  // FUNNEL_CONCEPTS_H_

@@ -1,0 +1,20 @@
+// funnel/funnel.h
+// -----------------------------------------------------------------------------
+// Everything: the core, every shipped policy and the presets. Include the
+// individual headers (and depend on the individual Bazel targets) to keep
+// builds lean.
+#ifndef FUNNEL_FUNNEL_H_
+#define FUNNEL_FUNNEL_H_
+
+#include "funnel/basic_writer.h"   // basic_writer, its handle
+#include "funnel/buffer.h"         // const_buffer, consume_front
+#include "funnel/bytes.h"          // payload type
+#include "funnel/concepts.h"       // the four policy concepts
+#include "funnel/frame.h"          // procwire header, outbound_frame
+#include "funnel/frame_decoder.h"  // reading the stream back
+#include "funnel/options.h"        // writer_options
+#include "funnel/policies/sink/memory_sink.h"
+#include "funnel/presets.h"  // procwire_writer
+#include "funnel/stats.h"    // writer_stats
+
+#endif  // FUNNEL_FUNNEL_H_

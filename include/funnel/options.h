@@ -1,0 +1,56 @@
+// funnel/options.h
+// -----------------------------------------------------------------------------
+// `writer_options`: the knobs every basic_writer has, whatever its policies.
+// Policy-specific knobs (a sleep interval, a batch size) live in the policy
+// object you pass to the writer's constructor.
+//
+// The defaults are the Rust seed writer's, so `procwire_writer` with default
+// options behaves like it.
+#ifndef FUNNEL_OPTIONS_H_
+#define FUNNEL_OPTIONS_H_
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace funnel {
+
+inline constexpr std::size_t kDefaultMaxPendingFrames = 1024;
+inline constexpr std::size_t kDefaultQueueCapacity = 1024;
+inline constexpr absl::Duration kDefaultBackpressureTimeout = absl::Seconds(5);
+
+struct writer_options {
+  // Frames accepted (by send/try_send) but not yet completely written. The
+  // bound is exact: no number of concurrent producers can exceed it. > 0.
+  std::size_t max_pending_frames = kDefaultMaxPendingFrames;
+  // The same bound in wire bytes (headers + payloads); 0 means no byte bound.
+  // A frame larger than this bound on its own is rejected with
+  // InvalidArgument rather than waited for forever.
+  std::size_t max_pending_bytes = 0;
+  // Frames the queue holds. The writer builds its queue with
+  // max(queue_capacity, max_pending_frames), so admission is decided by the
+  // pending budget alone and a producer holding budget never meets a full
+  // queue. Queue models may round it up (mpsc_ring: to a power of two).
+  std::size_t queue_capacity = kDefaultQueueCapacity;
+  // How long send() waits for pending budget before DeadlineExceeded.
+  absl::Duration backpressure_timeout = kDefaultBackpressureTimeout;
+};
+
+// OK, or InvalidArgument naming the offending field.
+inline absl::Status validate_options(const writer_options& o) {
+  if (o.max_pending_frames == 0) {
+    return absl::InvalidArgumentError("invalid writer_options: max_pending_frames must be > 0");
+  }
+  if (o.backpressure_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: backpressure_timeout ",
+                                                   absl::FormatDuration(o.backpressure_timeout),
+                                                   " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace funnel
+
+#endif  // FUNNEL_OPTIONS_H_

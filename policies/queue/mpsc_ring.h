@@ -1,0 +1,164 @@
+// funnel/policies/queue/mpsc_ring.h
+// -----------------------------------------------------------------------------
+// `mpsc_ring`: a bounded, lock-free, multi-producer single-consumer ring of
+// outbound frames (Vyukov's bounded queue with a single consumer), whose
+// consumer sleeps on an event count when the ring is empty.
+//
+// When to use: the default queue. Producers never take a lock; the writer
+// thread never spins.
+// When not to use: when producers vastly outnumber cores and contend on the
+// enqueue index all the time, a queue that hands over whole buffers under one
+// lock (mutex queue) may waste fewer CAS retries.
+//
+// Cost on the hot path: a push is one CAS on the shared enqueue index, a move
+// of the frame (48 bytes, no reference-count traffic) into its cell, a
+// release store, and a fence plus a relaxed load to see whether the consumer
+// sleeps (the event count's fast path). A pop is an acquire load, a move and
+// a release store; the consumer's index is not shared.
+//
+// Thread-safety: try_push from any number of threads; try_pop and pop_wait
+// from one thread at a time (the writer); close and capacity from anywhere.
+//
+// Memory ordering: each cell has a sequence number. A producer claims
+// position p when the cell's sequence equals p (acquire load, pairs with the
+// consumer's release store that freed the cell, so the consumer's move-out is
+// complete before we construct), by CAS on the enqueue index (relaxed: the
+// index only hands out positions, the cell sequence carries the data), then
+// publishes with a release store of p + 1, which the consumer's acquire load
+// pairs with. Wake-ups: see detail/event_count.h.
+//
+// Blocking: pop_wait blocks on a condition variable, never spins.
+// Allocation: the cells, once, in the constructor (capacity rounded up to a
+// power of two). None per push or pop.
+#ifndef FUNNEL_POLICIES_QUEUE_MPSC_RING_H_
+#define FUNNEL_POLICIES_QUEUE_MPSC_RING_H_
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "funnel/detail/event_count.h"
+#include "funnel/detail/pending_budget.h"  // kCacheLine
+#include "funnel/frame.h"
+
+namespace funnel {
+
+class mpsc_ring {
+ public:
+  // At least `capacity` slots (rounded up to a power of two, at least 2).
+  explicit mpsc_ring(std::size_t capacity)
+      : mask_(std::bit_ceil(capacity < 2 ? std::size_t{2} : capacity) - 1),
+        cells_(std::make_unique<cell[]>(mask_ + 1)) {
+    for (std::size_t i = 0; i <= mask_; ++i) {
+      // Relaxed: the constructor is not concurrent with anything; the thread
+      // start that publishes the ring synchronises.
+      cells_[i].sequence.store(i, std::memory_order_relaxed);
+    }
+  }
+
+  ~mpsc_ring() {
+    outbound_frame discard;
+    while (try_pop(discard)) discard = outbound_frame();
+  }
+
+  mpsc_ring(const mpsc_ring&) = delete;
+  mpsc_ring& operator=(const mpsc_ring&) = delete;
+
+  std::size_t capacity() const noexcept { return mask_ + 1; }
+
+  bool try_push(outbound_frame& frame) noexcept {
+    // Relaxed: a starting guess; the cell's sequence decides.
+    std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+    cell* c;
+    for (;;) {
+      c = &cells_[pos & mask_];
+      // Acquire: pairs with the consumer's release in try_pop, so its move
+      // out of this cell happened before we move in.
+      const std::uint64_t seq = c->sequence.load(std::memory_order_acquire);
+      const auto diff = static_cast<std::int64_t>(seq - pos);
+      if (diff == 0) {
+        // Relaxed: the CAS only hands out the position (see header comment).
+        if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+                                               std::memory_order_relaxed)) {
+          break;
+        }
+      } else if (diff < 0) {
+        return false;  // the cell still holds the frame from one lap ago: full
+      } else {
+        pos = enqueue_pos_.load(std::memory_order_relaxed);  // another producer won
+      }
+    }
+    ::new (static_cast<void*>(c->storage)) outbound_frame(std::move(frame));
+    // Release: publishes the frame to the consumer's acquire load.
+    c->sequence.store(pos + 1, std::memory_order_release);
+    ready_.notify_all();
+    return true;
+  }
+
+  bool try_pop(outbound_frame& out) noexcept {
+    cell& c = cells_[dequeue_pos_ & mask_];
+    // Acquire: pairs with the producer's release, making the frame visible.
+    const std::uint64_t seq = c.sequence.load(std::memory_order_acquire);
+    if (seq != dequeue_pos_ + 1) return false;  // empty, or the producer is mid-write
+    outbound_frame* f = std::launder(reinterpret_cast<outbound_frame*>(c.storage));
+    out = std::move(*f);
+    f->~outbound_frame();
+    // Release: our move-out is complete before a producer reuses the cell.
+    c.sequence.store(dequeue_pos_ + mask_ + 1, std::memory_order_release);
+    ++dequeue_pos_;
+    return true;
+  }
+
+  bool pop_wait(outbound_frame& out, absl::Time deadline) {
+    for (;;) {
+      if (try_pop(out)) return true;
+      if (closed()) return false;
+      const detail::event_count::key key = ready_.prepare_wait();
+      if (try_pop(out)) {
+        ready_.cancel_wait();
+        return true;
+      }
+      if (closed()) {
+        ready_.cancel_wait();
+        return false;
+      }
+      if (!ready_.commit_wait(key, deadline)) return try_pop(out);
+    }
+  }
+
+  void close() noexcept {
+    // Release: ordered before notify_all's fence; the consumer's re-check
+    // after prepare_wait reads it.
+    closed_.store(true, std::memory_order_release);
+    ready_.notify_all();
+  }
+
+ private:
+  bool closed() const noexcept {
+    // Acquire: pairs with close().
+    return closed_.load(std::memory_order_acquire);
+  }
+
+  struct cell {
+    std::atomic<std::uint64_t> sequence;
+    alignas(outbound_frame) std::byte storage[sizeof(outbound_frame)];
+  };
+
+  const std::size_t mask_;
+  const std::unique_ptr<cell[]> cells_;
+  // Producers' index and consumer's index a cache line apart, to prevent
+  // false sharing between the CAS traffic and the consumer.
+  alignas(detail::kCacheLine) std::atomic<std::uint64_t> enqueue_pos_{0};
+  alignas(detail::kCacheLine) std::uint64_t dequeue_pos_ = 0;  // consumer only
+  std::atomic<bool> closed_{false};
+  detail::event_count ready_;
+};
+
+}  // namespace funnel
+
+#endif  // FUNNEL_POLICIES_QUEUE_MPSC_RING_H_

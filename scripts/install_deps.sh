@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Installs everything the funnel build needs, idempotently:
+#   * Debian packages: Bazel 4.2.3 (bazel-bootstrap) with Debian's skylib and
+#     platforms, g++, Boost (Hana), GoogleTest/GoogleMock, Google Benchmark,
+#     clang-format, and dpkg-dev (for `apt-get source`);
+#   * Abseil's *source* (Debian's abseil source package, Debian patches
+#     applied, then our own third_party/abseil/*.patch), unpacked to
+#     /opt/funnel-deps/abseil, where WORKSPACE expects it. Bazel builds it from
+#     source (so sanitizer builds instrument it too). It is unpacked anew when
+#     our patches change.
+# Safe to run repeatedly: does nothing (and no network access) when all is there.
+# Runs as root; as another user it uses sudo when available.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Must match the com_google_absl path in WORKSPACE.
+readonly DEPS_ROOT=/opt/funnel-deps
+readonly ABSL_DIR="${DEPS_ROOT}/abseil"
+readonly ABSL_UPSTREAM_VERSION=20220623
+readonly ABSL_MARKER="${ABSL_DIR}/.funnel-source-stamp"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+readonly ABSL_PATCHES_DIR="${REPO_ROOT}/third_party/abseil"
+
+readonly PACKAGES=(
+  bazel-bootstrap
+  bazel-skylib
+  bazel-platforms
+  build-essential
+  g++
+  libboost-dev
+  libgtest-dev
+  libgmock-dev
+  libbenchmark-dev
+  clang-format
+  dpkg-dev
+  ca-certificates
+)
+
+log() { echo "install_deps: $*" >&2; }
+
+if [[ "$(id -u)" -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo -E)
+else
+  log "error: must run as root (or with sudo available)"
+  exit 1
+fi
+
+as_root() { "${SUDO[@]}" "$@"; }
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == "installed" ]]
+}
+
+# --- 1. Debian packages -------------------------------------------------------
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  is_installed "${pkg}" || missing+=("${pkg}")
+done
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+else
+  log "Debian packages already installed"
+fi
+
+# --- 2. Abseil source ---------------------------------------------------------
+shopt -s nullglob
+patches=("${ABSL_PATCHES_DIR}"/*.patch)
+shopt -u nullglob
+# Identifies our patch set; the unpacked tree is redone when it changes.
+patches_id="$(cat /dev/null "${patches[@]}" | sha256sum | cut -c1-16)"
+if [[ -f "${ABSL_MARKER}" ]] && grep -qx "patches ${patches_id}" "${ABSL_MARKER}"; then
+  log "Abseil source already at ${ABSL_DIR} ($(head -n1 "${ABSL_MARKER}"))"
+  exit 0
+fi
+
+log "fetching Debian's abseil source package into ${ABSL_DIR}"
+as_root mkdir -p "${DEPS_ROOT}"
+if [[ ${#SUDO[@]} -ne 0 ]]; then
+  as_root chown "$(id -u):$(id -g)" "${DEPS_ROOT}"
+fi
+
+# A private APT configuration holding only deb-src entries, with its own
+# lists and cache directories, so the machine's APT state is left untouched.
+apt_dir="${DEPS_ROOT}/apt"
+mkdir -p "${apt_dir}/lists/partial" "${apt_dir}/cache/archives/partial"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+cat >"${apt_dir}/sources.list" <<SOURCES
+deb-src [signed-by=${keyring}] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=${keyring}] http://deb.debian.org/debian bookworm-updates main
+deb-src [signed-by=${keyring}] http://deb.debian.org/debian-security bookworm-security main
+SOURCES
+apt_opts=(
+  -o "Dir::Etc::SourceList=${apt_dir}/sources.list"
+  -o "Dir::Etc::SourceParts=/dev/null"
+  -o "Dir::State::Lists=${apt_dir}/lists"
+  -o "Dir::Cache=${apt_dir}/cache"
+  -o "APT::Sandbox::User=$(id -un)"
+)
+apt-get "${apt_opts[@]}" update -qq
+
+work="$(mktemp -d "${DEPS_ROOT}/abseil.tmp.XXXXXX")"
+trap 'rm -rf "${work}"' EXIT
+# `apt-get source` downloads the .dsc/.orig/.debian files and runs
+# dpkg-source -x, which applies Debian's patches (debian/patches/series).
+(cd "${work}" && apt-get "${apt_opts[@]}" source -qq --only-source abseil </dev/null)
+src="$(find "${work}" -mindepth 1 -maxdepth 1 -type d -name 'abseil-*' | head -n1)"
+dsc="$(find "${work}" -mindepth 1 -maxdepth 1 -name 'abseil_*.dsc' | head -n1)"
+if [[ -z "${src}" || -z "${dsc}" || ! -f "${src}/WORKSPACE" ]]; then
+  log "error: unpacking Debian's abseil source failed"
+  exit 1
+fi
+version="$(sed -n 's/^Version: //p' "${dsc}" | head -n1)"
+if [[ "${version}" != "${ABSL_UPSTREAM_VERSION}"* ]]; then
+  log "error: expected abseil ${ABSL_UPSTREAM_VERSION}, got ${version}"
+  exit 1
+fi
+for p in "${patches[@]}"; do
+  log "applying $(basename "${p}")"
+  patch -d "${src}" -p1 --forward --batch --quiet <"${p}"
+done
+printf '%s\npatches %s\n' "${version}" "${patches_id}" >"${src}/.funnel-source-stamp"
+# Swap the new tree in (keeping the window without ${ABSL_DIR} short).
+if [[ -e "${ABSL_DIR}" ]]; then
+  mv "${ABSL_DIR}" "${work}/old"
+fi
+mv "${src}" "${ABSL_DIR}"
+log "Abseil ${version} source ready at ${ABSL_DIR}"

@@ -1,0 +1,99 @@
+// tests/conformance/conformance_util.h: small helpers for the conformance
+// suites (frames, a blocking counter, a gated sink). Test-only.
+#ifndef FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
+#define FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "funnel/buffer.h"
+#include "funnel/bytes.h"
+#include "funnel/frame.h"
+#include "gtest/gtest.h"
+
+namespace funnel::conformance {
+
+// A valid frame (method 1, flags 0x03) with `request_id` and `payload`.
+inline outbound_frame make_frame(std::uint32_t request_id, bytes payload = bytes()) {
+  absl::StatusOr<outbound_frame> f =
+      outbound_frame::make(1, frame_flags::kResponseToParent, request_id, std::move(payload));
+  EXPECT_TRUE(f.ok()) << f.status();
+  return *std::move(f);
+}
+
+// A payload that shares `owner`'s string, so a test can watch
+// owner.use_count() to see who still holds it.
+inline bytes shared_payload(const std::shared_ptr<const std::string>& owner) {
+  return bytes::share(owner, std::as_bytes(std::span(owner->data(), owner->size())));
+}
+
+// Request ids that say who sent a frame and in which order.
+inline std::uint32_t tagged_id(std::uint32_t producer, std::uint32_t seq) {
+  return (producer << 24) | seq;
+}
+inline std::uint32_t producer_of(std::uint32_t id) { return id >> 24; }
+inline std::uint32_t seq_of(std::uint32_t id) { return id & 0xFF'FFFFu; }
+
+// A counter threads bump and others block on (no polling, no sleeps).
+class counter {
+ public:
+  void bump() {
+    absl::MutexLock lock(&mu_);
+    ++n_;
+  }
+  // True once the count reaches `n`; false if `deadline` passes first.
+  bool await_at_least(int n, absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return n_ >= n; };
+    return mu_.AwaitWithDeadline(absl::Condition(&enough), deadline);
+  }
+  int value() {
+    absl::MutexLock lock(&mu_);
+    return n_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int n_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A sink whose write() announces itself and then blocks until the test opens
+// the gate (keep `s`: the sink itself is moved into the writer): lets a test hold the writer thread inside a write, so frames stay
+// pending deterministically. Records the bytes.
+struct gated_sink {
+  struct state {
+    counter arrivals;
+    absl::Mutex mu;
+    bool open ABSL_GUARDED_BY(mu) = false;
+    std::string data ABSL_GUARDED_BY(mu);
+
+    void open_gate() {
+      absl::MutexLock lock(&mu);
+      open = true;
+    }
+  };
+  std::shared_ptr<state> s = std::make_shared<state>();
+
+  absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
+    s->arrivals.bump();
+    absl::MutexLock lock(&s->mu);
+    s->mu.Await(absl::Condition(&s->open));
+    for (const const_buffer& b : buffers) {
+      s->data.append(reinterpret_cast<const char*>(b.data), b.size);
+    }
+    return total_size(buffers);
+  }
+};
+
+}  // namespace funnel::conformance
+
+#endif  // FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
