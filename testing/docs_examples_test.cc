@@ -83,12 +83,11 @@ TEST(EchoService, RepliesAndStreamsAreTheRightFrames) {
 
   auto frames = funnel::testing::decoded_frames(*written);
   ASSERT_TRUE(frames.ok()) << frames.status();  // whole, valid frames only
-  EXPECT_THAT(*frames,
-              ElementsAre(AllOf(FrameIs(kEchoMethod, 7, "pong"),
-                                HasFlags(funnel::frame_flags::kResponseToParent)),
-                          FrameIs(kEchoMethod, 8, "a"), FrameIs(kEchoMethod, 8, "bc"),
-                          AllOf(FrameIs(kEchoMethod, 8, IsEmpty()),
-                                HasFlags(funnel::frame_flags::kStreamEndToParent))));
+  EXPECT_THAT(*frames, ElementsAre(AllOf(FrameIs(kEchoMethod, 7, "pong"),
+                                         HasFlags(funnel::frame_flags::kResponseToParent)),
+                                   FrameIs(kEchoMethod, 8, "a"), FrameIs(kEchoMethod, 8, "bc"),
+                                   AllOf(FrameIs(kEchoMethod, 8, IsEmpty()),
+                                         HasFlags(funnel::frame_flags::kStreamEndToParent))));
 }
 // [memory]
 
@@ -139,8 +138,9 @@ TEST(EchoService, AStreamQueuedBehindABusyWriterIsOneBatch) {
     EXPECT_CALL(sink, Write(BatchOfFrames(1)))  // the reply; hold the writer here
         .WillOnce(DoAll(NotifyThenWait(&entered, &release), AcceptAll()));
     EXPECT_CALL(sink, Flush());
-    EXPECT_CALL(sink, Write(BatchDecodesTo(
-                          ElementsAre(HasPayload("a"), HasPayload("bc"), HasPayload("")))));
+    EXPECT_CALL(
+        sink,
+        Write(BatchDecodesTo(ElementsAre(HasPayload("a"), HasPayload("bc"), HasPayload("")))));
     EXPECT_CALL(sink, Flush());
   }
   writer_over<mock_sink_ref> w{mock_sink_ref(sink)};  // expectations first, then the writer
@@ -186,8 +186,8 @@ TEST(EchoService, ShortWritesNeverCorruptTheStream) {
     ASSERT_TRUE(w.close().ok());
     auto frames = funnel::testing::decoded_frames(*written);
     ASSERT_TRUE(frames.ok()) << frames.status();
-    EXPECT_THAT(*frames, ElementsAre(HasPayload("chunk-1"), HasPayload("chunk-2"),
-                                     HasPayload(IsEmpty())));
+    EXPECT_THAT(*frames,
+                ElementsAre(HasPayload("chunk-1"), HasPayload("chunk-2"), HasPayload(IsEmpty())));
   }
 }
 

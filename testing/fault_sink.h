@@ -293,22 +293,18 @@ class fault_injecting_sink {
     const std::size_t offered = total_size(buffers);
     fault_sink_state::decision d = state_->next(offered);
     if (!d.status.ok()) return d.status;
-    absl::StatusOr<std::size_t> n = inner_.write(d.limit < offered ? cut(buffers, d.limit)
-                                                                    : buffers);
+    absl::StatusOr<std::size_t> n =
+        inner_.write(d.limit < offered ? cut(buffers, d.limit) : buffers);
     state_->record(n);
     return n;
   }
 
-  absl::Status flush()
-    requires flushable_sink<Inner>
-  {
+  absl::Status flush() requires flushable_sink<Inner> {
     state_->count_flush();
     return inner_.flush();
   }
 
-  void on_writer_thread_start()
-    requires sink_with_thread_start<Inner>
-  {
+  void on_writer_thread_start() requires sink_with_thread_start<Inner> {
     inner_.on_writer_thread_start();
   }
 

@@ -135,10 +135,10 @@ TEST(FaultScript, FailAfterBytesCutsTheCrossingCallThenFails) {
 
 TEST(FaultScript, FailAfterBytesCountsFromWhereItIsRead) {
   memory_sink mem;
-  fault_injecting_sink sink(std::move(mem),
-                            {fault::short_write(4), fault::fail_after_bytes(
-                                                        5, absl::UnavailableError("gone")),
-                             fault::short_writes(2)});
+  fault_injecting_sink sink(
+      std::move(mem),
+      {fault::short_write(4), fault::fail_after_bytes(5, absl::UnavailableError("gone")),
+       fault::short_writes(2)});
   auto [sizes, status] = write_all(sink, std::string(20, 'x'));
   EXPECT_THAT(sizes, ElementsAre(4u, 2u, 2u, 1u));  // 4, then 5 more in pieces of <= 2
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);

@@ -1,6 +1,7 @@
 // funnel/testing/fault_writev.h: testing a custom fd sink's own EINTR / EAGAIN
 // handling, with the system call injected below the sink. The sink here is
 // the kind a downstream team writes: its writev is a template parameter.
+// The blocks between `// [name]` markers are quoted in docs/testing.md.
 #include "funnel/testing/fault_writev.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@ using ::funnel::testing::test_frame;
 using ::funnel::testing::wire_bytes;
 using ::testing::HasSubstr;
 
+// [careful-sink]
 struct real_writev {
   ssize_t operator()(int fd, const iovec* iov, int n) const { return ::writev(fd, iov, n); }
 };
@@ -68,6 +70,8 @@ class careful_fd_sink {
   Writev writev_;
   std::vector<iovec> iov_;
 };
+
+// [careful-sink]
 
 // The classic bug: every -1 is fatal.
 template <class Writev = real_writev>
@@ -122,6 +126,7 @@ class Pipe : public ::testing::Test {
   int fds_[2] = {-1, -1};
 };
 
+// [scripted-writev]
 TEST_F(Pipe, CarefulSinkRidesOutEintrEagainAndShortWrites) {
   scripted_writev writev({fd_fault::eintr(), fd_fault::eagain(), fd_fault::short_write(3),
                           fd_fault::eintr(), fd_fault::short_write(1), fd_fault::eagain()});
@@ -145,9 +150,12 @@ TEST_F(Pipe, CarefulSinkRidesOutEintrEagainAndShortWrites) {
   EXPECT_GE(w.stats().partial_writes, 2u);
 }
 
+// [scripted-writev]
+
 TEST_F(Pipe, NaiveSinkIsCaughtByASingleEintr) {
   scripted_writev writev({fd_fault::eintr()});
-  writer_over<naive_fd_sink<scripted_writev>> w(naive_fd_sink<scripted_writev>(write_end(), writev));
+  writer_over<naive_fd_sink<scripted_writev>> w(
+      naive_fd_sink<scripted_writev>(write_end(), writev));
   ASSERT_TRUE(w.handle().send(test_frame(1, 1, "x")).ok());
   const absl::Status closed = w.close();
   EXPECT_FALSE(closed.ok());

@@ -109,17 +109,16 @@ inline absl::StatusOr<std::vector<decoded_frame>> decode_frames(
     }
     absl::StatusOr<frame_header> h = decode_header(in.subspan(offset, kHeaderSize), max_payload);
     if (!h.ok()) {
-      return absl::Status(h.status().code(), absl::StrCat(h.status().message(),
-                                                          " (at stream offset ", offset, ")"));
+      return absl::Status(h.status().code(),
+                          absl::StrCat(h.status().message(), " (at stream offset ", offset, ")"));
     }
     if (left - kHeaderSize < h->payload_length) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "stream ends inside a frame: the frame at stream offset ", offset,
-          " declares payload_length ", h->payload_length, " but only ", left - kHeaderSize,
-          " payload byte(s) follow"));
+      return absl::OutOfRangeError(
+          absl::StrCat("stream ends inside a frame: the frame at stream offset ", offset,
+                       " declares payload_length ", h->payload_length, " but only ",
+                       left - kHeaderSize, " payload byte(s) follow"));
     }
-    out.push_back(
-        {*h, bytes::copy_from(in.subspan(offset + kHeaderSize, h->payload_length))});
+    out.push_back({*h, bytes::copy_from(in.subspan(offset + kHeaderSize, h->payload_length))});
     offset += kHeaderSize + h->payload_length;
   }
   return out;

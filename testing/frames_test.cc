@@ -61,16 +61,15 @@ TEST(DecodeFrames, DecodesEveryFrameInOrder) {
                              wire_bytes(test_frame(0xFFFF, 9, std::string(300, 'x')));
   absl::StatusOr<std::vector<decoded_frame>> frames = decode_frames(stream);
   ASSERT_TRUE(frames.ok()) << frames.status();
-  EXPECT_THAT(*frames, ElementsAre(FrameIs(1, 42, "hello"),
-                                   AllOf(FrameIs(7, 0, IsEmpty()),
-                                         HasFlags(funnel::frame_flags::kAck)),
-                                   FrameIs(funnel::kAbortMethodId, 9, std::string(300, 'x'))));
+  EXPECT_THAT(*frames,
+              ElementsAre(FrameIs(1, 42, "hello"),
+                          AllOf(FrameIs(7, 0, IsEmpty()), HasFlags(funnel::frame_flags::kAck)),
+                          FrameIs(funnel::kAbortMethodId, 9, std::string(300, 'x'))));
 }
 
 TEST(DecodeFrames, BadHeaderNamesFieldAndOffset) {
   const std::string good = wire_bytes(test_frame(1, 1, "abcde"));  // 16 bytes
-  absl::StatusOr<std::vector<decoded_frame>> frames =
-      decode_frames(good + raw_header(0, 0, 2, 0));
+  absl::StatusOr<std::vector<decoded_frame>> frames = decode_frames(good + raw_header(0, 0, 2, 0));
   EXPECT_EQ(frames.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(frames.status().message(), HasSubstr("method_id 0"));
   EXPECT_THAT(frames.status().message(), HasSubstr("at stream offset 16"));

@@ -149,16 +149,8 @@ class basic_mock_sink_ref {
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
     return mock_->Write(buffers);
   }
-  absl::Status flush()
-    requires kFlush
-  {
-    return mock_->Flush();
-  }
-  void on_writer_thread_start()
-    requires kThreadStart
-  {
-    mock_->OnWriterThreadStart();
-  }
+  absl::Status flush() requires kFlush { return mock_->Flush(); }
+  void on_writer_thread_start() requires kThreadStart { mock_->OnWriterThreadStart(); }
 
   MockSink& mock() const noexcept { return *mock_; }
 
@@ -183,8 +175,7 @@ namespace detail {  // not part of the kit's API: do not rely on anything here
 
 // Decodes the gather list, then matches either the frames (a matcher of
 // std::vector<decoded_frame>) or just their count.
-class batch_decodes_matcher
-    : public ::testing::MatcherInterface<std::span<const const_buffer>> {
+class batch_decodes_matcher : public ::testing::MatcherInterface<std::span<const const_buffer>> {
  public:
   explicit batch_decodes_matcher(::testing::Matcher<const std::vector<decoded_frame>&> frames)
       : frames_(std::move(frames)) {}
@@ -195,8 +186,7 @@ class batch_decodes_matcher
                        ::testing::MatchResultListener* listener) const override {
     absl::StatusOr<std::vector<decoded_frame>> frames = decode_frames(buffers);
     if (!frames.ok()) {
-      *listener << "which is not a sequence of whole frames (" << frames.status().message()
-                << ")";
+      *listener << "which is not a sequence of whole frames (" << frames.status().message() << ")";
       return false;
     }
     ::testing::StringMatchResultListener inner;
@@ -243,8 +233,8 @@ template <class M>
 }
 
 // The gather list is exactly `n` whole frames (`n` a count or a count
-// matcher, e.g. Ge(2u): unsigned, as for any size matcher under -Wsign-compare). The writer offers a batch's whole frames on the
-// batch's first Write call.
+// matcher, e.g. Ge(2u): unsigned, as for any size matcher under -Wsign-compare). The writer offers
+// a batch's whole frames on the batch's first Write call.
 template <class M>
 ::testing::Matcher<std::span<const const_buffer>> BatchOfFrames(M n) {
   return ::testing::MakeMatcher(

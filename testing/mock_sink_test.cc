@@ -47,8 +47,8 @@ using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::InSequence;
-using ::testing::Not;
 using ::testing::NiceMock;
+using ::testing::Not;
 using ::testing::Return;
 using ::testing::StrictMock;
 
@@ -158,8 +158,7 @@ TEST(MockSink, ShortAnswerMakesTheWriterOfferTheRest) {
   const std::string frame = wire_bytes(test_frame(1, 7, "hello"));  // 16 bytes
   {
     InSequence seq;
-    EXPECT_CALL(sink, Write(AllOf(BatchOfFrames(1), BatchBytes(16))))
-        .WillOnce(AcceptAtMost(5));
+    EXPECT_CALL(sink, Write(AllOf(BatchOfFrames(1), BatchBytes(16)))).WillOnce(AcceptAtMost(5));
     EXPECT_CALL(sink, Write(AllOf(BatchBytes(11), Not(BatchDecodesTo(_)))))
         .WillOnce([&](std::span<const const_buffer> rest) -> absl::StatusOr<std::size_t> {
           EXPECT_EQ(funnel::testing::flatten(rest), frame.substr(5));
@@ -227,8 +226,7 @@ TEST(MockSink, ThreadStartHookRunsOnceBeforeTheFirstWrite) {
 class GatherList : public ::testing::Test {
  protected:
   // Two frames, 16 + 11 bytes, split into ranges the way the writer does.
-  GatherList()
-      : bytes_(wire_bytes(test_frame(1, 1, "hello")) + wire_bytes(test_frame(2, 2, ""))) {
+  GatherList() : bytes_(wire_bytes(test_frame(1, 1, "hello")) + wire_bytes(test_frame(2, 2, ""))) {
     const auto* p = reinterpret_cast<const std::byte*>(bytes_.data());
     ranges_ = {{p, 11}, {p + 11, 5}, {p + 16, 11}};
   }

@@ -140,8 +140,9 @@ class checksum_sink {
           absl::StatusOr<funnel::frame_header> h = funnel::decode_header(header_);
           // Cannot happen with basic_writer (frames are validated in make());
           // shown because a sink's error must name its cause.
-          if (!h.ok())
+          if (!h.ok()) {
             return absl::DataLossError(absl::StrCat("checksum_sink: ", h.status().message()));
+          }
           payload_left_ = h->payload_length;
         }
       } else {

@@ -118,8 +118,9 @@ TEST(ChecksumSink, InnerErrorStopsTheWriter) {
   writer_over<decltype(sink)> w(std::move(sink));
   auto h = w.handle();
   // 10 frames of 11 + 20 bytes; sends after the failure return it.
-  for (std::uint32_t seq = 0; seq < 10; ++seq)
+  for (std::uint32_t seq = 0; seq < 10; ++seq) {
     h.send(test_frame(1, seq, std::string(20, 'x'))).IgnoreError();
+  }
 
   const absl::Status closed = w.close();
   EXPECT_EQ(closed.code(), absl::StatusCode::kUnavailable) << closed;
@@ -139,7 +140,7 @@ TEST(ChecksumSink, ForwardsFlush) {
     EXPECT_CALL(mock, Write(BatchOfFrames(1u)));
     EXPECT_CALL(mock, Flush());
   }
-  writer_over<checksum_sink<mock_sink_ref>> w(checksum_sink(mock_sink_ref(mock)));
+  writer_over<checksum_sink<mock_sink_ref>> w{checksum_sink(mock_sink_ref(mock))};
   ASSERT_TRUE(w.handle().send(test_frame(1, 1, "hello")).ok());
   EXPECT_TRUE(w.close().ok());
 }

@@ -44,8 +44,9 @@
 //
 // Cost on the hot path: a push is a pop from `free_` (a CAS on its head, one
 // on its freelist) and a bounded_push to `ready_` (a CAS on its freelist,
-// one to link the node, one to swing the tail), a move of the frame (48 bytes) into its slot, and the event
-// count's fast path (a fence and a relaxed load). A pop is the mirror image.
+// one to link the node, one to swing the tail), a move of the frame
+// (48 bytes) into its slot, and the event count's fast path (a fence and a
+// relaxed load). A pop is the mirror image.
 //
 // Thread-safety: try_push from any number of threads; try_pop and pop_wait
 // from one thread at a time (the writer); close and capacity from anywhere.
@@ -71,6 +72,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/lockfree/queue.hpp>  // the adapted queue (header-only, a system header)
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -80,7 +82,6 @@
 
 #include "absl/base/dynamic_annotations.h"  // TSan: ignore Boost's benign races
 #include "absl/time/time.h"
-#include <boost/lockfree/queue.hpp>  // the adapted queue (header-only, a system header)
 #include "funnel/detail/event_count.h"
 #include "funnel/detail/pending_budget.h"  // kCacheLine
 #include "funnel/frame.h"

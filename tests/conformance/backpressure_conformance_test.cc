@@ -282,8 +282,7 @@ TYPED_TEST_P(BackpressureConformance, EndToEndTimeoutIsDeadlineExceeded) {
   auto state = sink.s;
   writer_options o;
   o.max_pending_frames = 2;
-  const absl::Duration timeout =
-      waits_for<TypeParam> ? absl::Milliseconds(50) : absl::Hours(1);
+  const absl::Duration timeout = waits_for<TypeParam> ? absl::Milliseconds(50) : absl::Hours(1);
   o.backpressure_timeout = timeout;
   basic_writer<mpsc_ring, gated_sink, TypeParam, count_batcher> w(std::move(sink), o);
   auto h = w.handle();

@@ -67,8 +67,9 @@ class counter {
 };
 
 // A sink whose write() announces itself and then blocks until the test opens
-// the gate (keep `s`: the sink itself is moved into the writer): lets a test hold the writer thread inside a write, so frames stay
-// pending deterministically. Records the bytes.
+// the gate: lets a test hold the writer thread inside a write, so frames stay
+// pending deterministically. Records the bytes. Keep `s`: the sink itself is
+// moved into the writer.
 struct gated_sink {
   struct state {
     counter arrivals;

@@ -277,8 +277,7 @@ TYPED_TEST_P(QueueConformance, MultiProducerFuzz) {
       break;
     }
     const std::uint32_t id = id_of(f), p = producer_of(id);
-    if (p >= kProducers || seq_of(id) != next[p] ||
-        f.payload().as_string_view() != kPayloads[p]) {
+    if (p >= kProducers || seq_of(id) != next[p] || f.payload().as_string_view() != kPayloads[p]) {
       ADD_FAILURE() << "frame " << received << ": producer " << p << " seq " << seq_of(id)
                     << " payload '" << f.payload().as_string_view() << "', expected seq "
                     << (p < kProducers ? next[p] : 0);

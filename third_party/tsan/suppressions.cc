@@ -12,17 +12,12 @@
 // about data Abseil's users guard with the Mutex: those races are still
 // reported. Newer Abseil releases restructured this code.
 //
-// Boost.Lockfree 1.74 (policies/queue/boost_lockfree_queue.h adapts it):
-// its freelist and tagged pointers read node fields that another thread may
-// be writing, and discard what they read when the tag check fails (the
-// Michael-Scott queue's benign, by-design race). TSan cannot know the value
-// is discarded. Suppressed for frames inside boost::lockfree::detail only.
-//
-// Scope: only frames inside Abseil's per-thread semaphore and Boost.Lockfree's
-// internals; nothing of funnel's is suppressed.
+// Scope: only frames inside Abseil's per-thread semaphore; nothing of
+// funnel's is suppressed. (Boost.Lockfree's by-design races are fenced off
+// in policies/queue/boost_lockfree_queue.h with TSan ignore annotations that
+// still record its atomics.)
 
 extern "C" const char* __tsan_default_suppressions() {
   return "race:absl::*synchronization_internal::Waiter::Post\n"
-         "race:absl::*synchronization_internal::Waiter::Poke\n"
-         "race:boost::lockfree::detail::*\n";
+         "race:absl::*synchronization_internal::Waiter::Poke\n";
 }
