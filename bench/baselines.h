@@ -104,12 +104,13 @@ inline std::vector<funnel::encoded_header> encode_all_headers(const bench_case& 
 
 // LIMIT-writev (see the file comment).
 inline absl::Status limit_writev(const bench_case& c, int fd, start_gate& gate,
-                                 const payload_set& payloads, run_stats& st) {
+                                 const payload_set& payloads, cpu_account& cpu, run_stats& st) {
   const std::vector<funnel::encoded_header> headers = encode_all_headers(c);
   const round_robin rr{c.producers};
   std::vector<iovec> iov(2 * kBatchFrames);
   no_observer quiet;
   gate.open();
+  const std::int64_t cpu0 = thread_cpu_ns();
   for (std::uint64_t first = 0; first < c.frames; first += kBatchFrames) {
     const std::uint64_t end = std::min<std::uint64_t>(first + kBatchFrames, c.frames);
     std::size_t n = 0;
@@ -121,17 +122,19 @@ inline absl::Status limit_writev(const bench_case& c, int fd, start_gate& gate,
     }
     if (absl::Status s = write_all(fd, iov.data(), n, quiet, st.write_calls); !s.ok()) return s;
   }
+  cpu.add(thread_cpu_ns() - cpu0);
   return absl::OkStatus();
 }
 
 // LIMIT-memcpy (see the file comment).
 inline absl::Status limit_memcpy(const bench_case& c, int fd, start_gate& gate,
-                                 const payload_set& payloads, run_stats& st) {
+                                 const payload_set& payloads, cpu_account& cpu, run_stats& st) {
   const std::vector<funnel::encoded_header> headers = encode_all_headers(c);
   const round_robin rr{c.producers};
   std::vector<std::byte> staging(kBatchFrames * c.wire_size());
   no_observer quiet;
   gate.open();
+  const std::int64_t cpu0 = thread_cpu_ns();
   for (std::uint64_t first = 0; first < c.frames; first += kBatchFrames) {
     const std::uint64_t end = std::min<std::uint64_t>(first + kBatchFrames, c.frames);
     std::byte* out = staging.data();
@@ -144,6 +147,7 @@ inline absl::Status limit_memcpy(const bench_case& c, int fd, start_gate& gate,
     iovec one{staging.data(), static_cast<std::size_t>(out - staging.data())};
     if (absl::Status s = write_all(fd, &one, 1, quiet, st.write_calls); !s.ok()) return s;
   }
+  cpu.add(thread_cpu_ns() - cpu0);
   return absl::OkStatus();
 }
 

@@ -19,7 +19,8 @@
 
 #include <sys/prctl.h>  // PR_SET_TIMERSLACK: accurate pacing sleeps
 #include <sys/uio.h>    // iovec: the baselines' gather lists
-#include <unistd.h>   // read
+#include <time.h>       // clock_gettime: thread and process CPU clocks
+#include <unistd.h>     // read
 
 #include <algorithm>
 #include <atomic>
@@ -54,6 +55,18 @@ inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              bench_clock::now().time_since_epoch())
       .count();
+}
+
+// CPU time of the calling thread, and of the whole process, in nanoseconds.
+inline std::int64_t thread_cpu_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+inline std::int64_t process_cpu_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 // --- what one case sends -------------------------------------------------------
@@ -126,16 +139,27 @@ class start_gate {
   // Owner: waits until every participant is ready, notes the time, opens.
   void open() {
     ready_.wait();
+    cpu0_ = process_cpu_ns();
     t0_ = bench_clock::now();
     go_.count_down();
   }
-  // Valid after open().
+  // Valid after open(): when, and the process's CPU time then.
   bench_clock::time_point t0() const noexcept { return t0_; }
+  std::int64_t process_cpu_at_open() const noexcept { return cpu0_; }
 
  private:
   std::latch ready_;
   std::latch go_{1};
   bench_clock::time_point t0_{};
+  std::int64_t cpu0_ = 0;
+};
+
+// CPU time the sending threads (producers, or a LIMIT's one thread) spent
+// from the gate to their last send; any thread may add.
+struct cpu_account {
+  // Relaxed: summed by threads that are joined before it is read.
+  void add(std::int64_t ns) noexcept { senders_ns.fetch_add(ns, std::memory_order_relaxed); }
+  std::atomic<std::int64_t> senders_ns{0};
 };
 
 // --- checking the stream ----------------------------------------------------------
@@ -227,6 +251,7 @@ class stream_reader {
   struct result {
     std::uint64_t bytes = 0;
     bench_clock::time_point last_byte{};  // when `expected` bytes had arrived
+    std::int64_t cpu_ns = 0;              // the reader thread's CPU time
     std::string error;                    // empty when all is well
   };
 
@@ -271,6 +296,7 @@ class stream_reader {
       result_.error = absl::StrCat("reader got ", result_.bytes, " bytes, expected ", expected_);
     }
     if (result_.error.empty() && verifier_ != nullptr) result_.error = verifier_->finish();
+    result_.cpu_ns = thread_cpu_ns();
   }
 
   const int fd_;
@@ -389,12 +415,19 @@ struct throughput_body {
   const bench_case& c;
   start_gate& gate;
   const payload_set& payloads;
+  cpu_account& cpu;
 
   template <class Sender>
   absl::Status operator()(int p, Sender& sender) const {
     const funnel::bytes& payload = payloads.of(p);
     const std::uint64_t n = c.frames_of(p);
     gate.arrive_and_wait();
+    const std::int64_t cpu0 = thread_cpu_ns();
+    struct account_on_exit {
+      cpu_account& cpu;
+      std::int64_t cpu0;
+      ~account_on_exit() { cpu.add(thread_cpu_ns() - cpu0); }
+    } account{cpu, cpu0};
     for (std::uint64_t k = 0; k < n; ++k) {
       absl::StatusOr<funnel::outbound_frame> f =
           funnel::outbound_frame::make(method_of(p), 0, static_cast<std::uint32_t>(k), payload);

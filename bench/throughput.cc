@@ -244,7 +244,7 @@ struct implementation {
   bool is_limit = false;        // a LIMIT: no producers, throughput mode only
   bool has_writer_thread = true;  // idle mode measures it
   std::function<absl::Status(const bench_case&, int fd, start_gate&, const payload_set&,
-                             run_stats&)>
+                             cpu_account&, run_stats&)>
       throughput;
   // Empty for the LIMITs.
   std::function<absl::Status(const bench_case&, int fd, start_gate&, double rate, latency_probe&,
@@ -254,8 +254,8 @@ struct implementation {
 };
 
 implementation make_limit(std::string name,
-                          absl::Status (*fn)(const bench_case&, int, start_gate&, const payload_set&,
-                                             run_stats&)) {
+                          absl::Status (*fn)(const bench_case&, int, start_gate&,
+                                             const payload_set&, cpu_account&, run_stats&)) {
   implementation i;
   i.name = std::move(name);
   i.is_limit = true;
@@ -271,9 +271,9 @@ implementation queue_based(std::string name, bool has_writer_thread) {
   i.name = std::move(name);
   i.has_writer_thread = has_writer_thread;
   i.throughput = [](const bench_case& c, int fd, start_gate& gate, const payload_set& payloads,
-                    run_stats& st) {
+                    cpu_account& cpu, run_stats& st) {
     no_observer quiet;
-    return Impl::run(fd, c.producers, gate, quiet, throughput_body{c, gate, payloads}, st);
+    return Impl::run(fd, c.producers, gate, quiet, throughput_body{c, gate, payloads, cpu}, st);
   };
   i.latency = [](const bench_case& c, int fd, start_gate& gate, double rate,
                  latency_probe& probe, run_stats& st) {
@@ -335,6 +335,11 @@ class socket_pair {
 
 struct throughput_sample {
   double seconds = 0;
+  // CPU time from the gate opening to the end, in ns per frame: the whole
+  // process; the sending threads (producers, or a LIMIT's thread); the
+  // reader; and the rest, which is the writer thread (plus the owner
+  // thread's close(), which only waits).
+  double cpu_total = 0, cpu_senders = 0, cpu_reader = 0, cpu_writer = 0;
   run_stats st;
 };
 
@@ -348,12 +353,23 @@ absl::StatusOr<throughput_sample> run_throughput(const implementation& impl, con
   stream_reader reader(sp.reader(), c.wire_bytes(), verifier ? &*verifier : nullptr);
   start_gate gate(impl.is_limit ? 0 : c.producers);
   throughput_sample out;
-  const absl::Status s = impl.throughput(c, sp.writer(), gate, payloads, out.st);
+  cpu_account cpu;
+  const absl::Status s = impl.throughput(c, sp.writer(), gate, payloads, cpu, out.st);
   sp.close_writer();  // EOF for the reader
   const stream_reader::result r = reader.join();
+  const std::int64_t total = process_cpu_ns() - gate.process_cpu_at_open();
   if (!s.ok()) return s;
   if (!r.error.empty()) return absl::DataLossError(r.error);
   out.seconds = std::chrono::duration<double>(r.last_byte - gate.t0()).count();
+  const auto per_frame = [&](std::int64_t ns) {
+    return static_cast<double>(ns) / static_cast<double>(c.frames);
+  };
+  const std::int64_t senders = cpu.senders_ns.load(std::memory_order_relaxed);
+  const std::int64_t reader_cpu = r.cpu_ns;  // its blocked wait before the gate costs ~0
+  out.cpu_total = per_frame(total);
+  out.cpu_senders = per_frame(senders);
+  out.cpu_reader = per_frame(reader_cpu);
+  out.cpu_writer = std::max(0.0, per_frame(total - senders - reader_cpu));
   return out;
 }
 
@@ -482,11 +498,14 @@ bool selected(const std::string& name, const std::vector<std::string>& filters) 
 }
 
 std::string describe(const bench_case& c, const settings& s) {
-  return absl::StrFormat("%d B payload, %d producer%s: %d frames (%.1f MB on the wire) per run, "
-                         "median of %d run%s",
-                         c.payload, c.producers, c.producers == 1 ? "" : "s", c.frames,
-                         static_cast<double>(c.wire_bytes()) / 1e6, s.reps,
-                         s.reps == 1 ? "" : "s");
+  return absl::StrFormat(
+      "%d B payload, %d producer%s: %d frames (%.1f MB on the wire) per run, median of %d "
+      "run%s\n\nmin-max: Mframes/s of the slowest and fastest run. CPU: CPU time of the whole "
+      "process per frame, ns (median), split into the sending threads (producers, or the "
+      "LIMIT's thread), the writer thread (the rest) and the reader. f/write: frames per "
+      "write call.",
+      c.payload, c.producers, c.producers == 1 ? "" : "s", c.frames,
+      static_cast<double>(c.wire_bytes()) / 1e6, s.reps, s.reps == 1 ? "" : "s");
 }
 
 std::string ratio(double value, std::optional<double> base) {
@@ -532,31 +551,40 @@ int throughput_mode(const std::vector<const implementation*>& impls,
     };
     const std::optional<double> limit = rate_of(kLimitWritev), procwire = rate_of(kProcwire);
     absl::PrintF("\n### %s\n\n", describe(c, s));
-    absl::PrintF("| %-34s | %9s | %8s | %-15s | %8s | %10s | %12s |\n", "implementation",
-                 "Mframes/s", "MB/s", "min-max Mfr/s", "xLIMIT", "xprocwire", "frames/write");
-    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|\n", std::string(36, '-'), std::string(10, '-'),
-                 std::string(9, '-'), std::string(17, '-'), std::string(9, '-'),
-                 std::string(11, '-'), std::string(13, '-'));
+    absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
+                 "implementation", "Mframes/s", "MB/s", "min-max", "xLIMIT", "xprocwire", "CPU",
+                 "send+wrt+read", "f/write");
+    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|%s|%s:|\n", std::string(42, '-'),
+                 std::string(10, '-'), std::string(8, '-'), std::string(13, '-'),
+                 std::string(7, '-'), std::string(10, '-'), std::string(6, '-'),
+                 std::string(15, '-'), std::string(8, '-'));
     for (std::size_t i = 0; i < impls.size(); ++i) {
       if (samples[i].empty()) {
-        absl::PrintF("| %-34s | %9s | %8s | %-15s | %8s | %10s | %12s |\n", impls[i]->name,
-                     "failed", "", "", "", "", "");
+        absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
+                     impls[i]->name, "failed", "", "", "", "", "", "", "");
         continue;
       }
       double lo = 1e300, hi = 0, calls = 0;
+      std::vector<double> total, senders, writer, reader;
       for (const throughput_sample& t : samples[i]) {
         lo = std::min(lo, c.frames / t.seconds);
         hi = std::max(hi, c.frames / t.seconds);
         calls += static_cast<double>(t.st.write_calls);
+        total.push_back(t.cpu_total);
+        senders.push_back(t.cpu_senders);
+        writer.push_back(t.cpu_writer);
+        reader.push_back(t.cpu_reader);
       }
       calls /= static_cast<double>(samples[i].size());
       const double fps = rates[i];
-      absl::PrintF("| %-34s | %9.3f | %8.1f | %-15s | %8s | %10s | %12s |\n", impls[i]->name,
-                   fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
-                   absl::StrFormat("%.3f-%.3f", lo / 1e6, hi / 1e6), ratio(fps, limit),
-                   ratio(fps, procwire),
-                   calls > 0 ? absl::StrFormat("%.1f", static_cast<double>(c.frames) / calls)
-                             : std::string("-"));
+      absl::PrintF(
+          "| %-40s | %9.3f | %7.1f | %-11s | %6s | %9s | %5.0f | %-13s | %7s |\n",
+          impls[i]->name, fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
+          absl::StrFormat("%.2f-%.2f", lo / 1e6, hi / 1e6), ratio(fps, limit),
+          ratio(fps, procwire), median(total),
+          absl::StrFormat("%.0f+%.0f+%.0f", median(senders), median(writer), median(reader)),
+          calls > 0 ? absl::StrFormat("%.1f", static_cast<double>(c.frames) / calls)
+                    : std::string("-"));
     }
     std::fflush(stdout);
   }
@@ -597,14 +625,14 @@ int latency_mode(const std::vector<const implementation*>& all, std::vector<benc
                  "per run, median of %d run%s (microseconds, enqueue -> end of the write call)\n\n",
                  c.payload, c.producers, c.producers == 1 ? "" : "s", s.rate, c.frames, s.reps,
                  s.reps == 1 ? "" : "s");
-    absl::PrintF("| %-34s | %8s | %8s | %8s | %9s | %12s |\n", "implementation", "p50", "p99",
+    absl::PrintF("| %-40s | %8s | %8s | %8s | %9s | %12s |\n", "implementation", "p50", "p99",
                  "p99.9", "max", "frames/write");
-    absl::PrintF("|%s|%s:|%s:|%s:|%s:|%s:|\n", std::string(36, '-'), std::string(9, '-'),
+    absl::PrintF("|%s|%s:|%s:|%s:|%s:|%s:|\n", std::string(42, '-'), std::string(9, '-'),
                  std::string(9, '-'), std::string(9, '-'), std::string(10, '-'),
                  std::string(13, '-'));
     for (std::size_t i = 0; i < impls.size(); ++i) {
       if (samples[i].empty()) {
-        absl::PrintF("| %-34s | %8s | %8s | %8s | %9s | %12s |\n", impls[i]->name, "failed", "",
+        absl::PrintF("| %-40s | %8s | %8s | %8s | %9s | %12s |\n", impls[i]->name, "failed", "",
                      "", "", "");
         continue;
       }
@@ -618,7 +646,7 @@ int latency_mode(const std::vector<const implementation*>& all, std::vector<benc
         calls += static_cast<double>(l.st.write_calls);
       }
       calls /= static_cast<double>(samples[i].size());
-      absl::PrintF("| %-34s | %8.1f | %8.1f | %8.1f | %9.1f | %12s |\n", impls[i]->name,
+      absl::PrintF("| %-40s | %8.1f | %8.1f | %8.1f | %9.1f | %12s |\n", impls[i]->name,
                    median(p50), median(p99), median(p999), mx,
                    calls > 0 ? absl::StrFormat("%.2f", static_cast<double>(c.frames) / calls)
                              : std::string("-"));
@@ -633,8 +661,8 @@ int idle_mode(const std::vector<const implementation*>& all, const settings& s) 
   absl::PrintF("\n### idle: one frame written, then nothing for %.1f s (whole process: writer, "
                "blocked reader, sleeping main thread)\n\n",
                s.idle_seconds);
-  absl::PrintF("| %-34s | %14s | %18s |\n", "implementation", "CPU ms per s", "context switches/s");
-  absl::PrintF("|%s|%s:|%s:|\n", std::string(36, '-'), std::string(16, '-'),
+  absl::PrintF("| %-40s | %14s | %18s |\n", "implementation", "CPU ms per s", "context switches/s");
+  absl::PrintF("|%s|%s:|%s:|\n", std::string(42, '-'), std::string(16, '-'),
                std::string(20, '-'));
   for (const implementation* impl : all) {
     if (!impl->has_writer_thread) continue;
@@ -644,7 +672,7 @@ int idle_mode(const std::vector<const implementation*>& all, const settings& s) 
       ++failures;
       continue;
     }
-    absl::PrintF("| %-34s | %14.3f | %18.1f |\n", impl->name, r->cpu_ms_per_s, r->switches_per_s);
+    absl::PrintF("| %-40s | %14.3f | %18.1f |\n", impl->name, r->cpu_ms_per_s, r->switches_per_s);
     std::fflush(stdout);
   }
   return failures;

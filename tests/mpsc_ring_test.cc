@@ -254,9 +254,9 @@ TEST(MpscRing, ManyProducersOneConsumerLoseNothingAndKeepPerProducerOrder) {
       ++received;
       const std::uint32_t id = out.header().request_id;
       const std::uint32_t p = id >> 24, seq = id & 0xFFFFFF;
-      const bool good = p < kProducers && seq == next[p] &&
-                        out.payload().as_string_view() ==
-                            std::string_view(reinterpret_cast<const char*>(&id), 4);
+      const bool good =
+          p < kProducers && seq == next[p] &&
+          out.payload().as_string_view() == std::string_view(reinterpret_cast<const char*>(&id), 4);
       if (!good) {
         if (bad++ == 0) {
           ADD_FAILURE() << "frame " << id << " out of order, duplicated or corrupt";
@@ -272,7 +272,8 @@ TEST(MpscRing, ManyProducersOneConsumerLoseNothingAndKeepPerProducerOrder) {
   consumer.join();
   EXPECT_EQ(bad, 0u);
   EXPECT_EQ(received, std::uint64_t{kProducers} * kPerProducer);
-  for (std::uint32_t p = 0; p < kProducers; ++p) EXPECT_EQ(next[p], kPerProducer) << "producer " << p;
+  for (std::uint32_t p = 0; p < kProducers; ++p)
+    EXPECT_EQ(next[p], kPerProducer) << "producer " << p;
   outbound_frame out;
   EXPECT_FALSE(q.try_pop(out)) << "nothing extra";
 }
@@ -282,8 +283,7 @@ TEST(MpscRing, ManyProducersOneConsumerLoseNothingAndKeepPerProducerOrder) {
 struct watched_payload {
   std::shared_ptr<const std::string> owner = std::make_shared<const std::string>("watched");
   outbound_frame frame(std::uint32_t id) const {
-    auto f = outbound_frame::make(1, 0, id,
-                                  bytes::share(owner, std::as_bytes(std::span(*owner))));
+    auto f = outbound_frame::make(1, 0, id, bytes::share(owner, std::as_bytes(std::span(*owner))));
     EXPECT_TRUE(f.ok()) << f.status();
     return *std::move(f);
   }

@@ -2,8 +2,6 @@
 // pipes, AF_UNIX socket pairs and regular files; a closed reader (EPIPE,
 // never a SIGPIPE death), non-blocking fds (EAGAIN, partial writes, the write
 // timeout), gather lists longer than IOV_MAX, and EINTR.
-#include "funnel/policies/sink/posix_writev_sink.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>  // IOV_MAX
@@ -37,6 +35,7 @@
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
+#include "funnel/policies/sink/posix_writev_sink.h"
 #include "funnel/presets.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -368,8 +367,8 @@ TEST(PosixSink, RegularFileGetsTheExactBytes) {
   std::string got(expected.size() + 1, '\0');  // one more: proves nothing follows
   std::size_t have = 0;
   for (;;) {
-    const ssize_t n = ::pread(file.get(), got.data() + have, got.size() - have,
-                              static_cast<off_t>(have));
+    const ssize_t n =
+        ::pread(file.get(), got.data() + have, got.size() - have, static_cast<off_t>(have));
     ASSERT_GE(n, 0) << "pread: " << errno;
     if (n == 0) break;
     have += static_cast<std::size_t>(n);
@@ -385,9 +384,7 @@ TEST(PosixSink, RegularFileGetsTheExactBytes) {
 TEST(PosixSink, OwnedFdIsClosedOnceByTheLastOwnerBorrowedFdIsLeftOpen) {
   fd_pair p = make_pipe();
   const int fd = p.write_end.get();
-  {
-    posix_writev_sink borrowed(fd);
-  }
+  { posix_writev_sink borrowed(fd); }
   EXPECT_TRUE(fd_is_open(fd)) << "borrowed (the default): not closed";
 
   auto owned = std::make_optional<posix_writev_sink>(
@@ -402,9 +399,7 @@ TEST(PosixSink, OwnedFdIsClosedOnceByTheLastOwnerBorrowedFdIsLeftOpen) {
   absl::StatusOr<std::size_t> n = moved.write(std::span(&b, 1));
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 1u);
-  {
-    posix_writev_sink last(std::move(moved));
-  }
+  { posix_writev_sink last(std::move(moved)); }
   EXPECT_FALSE(fd_is_open(fd)) << "the owning sink closed it";
   p.write_end.release();  // already closed by the sink
 }
@@ -682,8 +677,7 @@ TEST(PosixSinkIovMax, OneWriteTakesAtMostIovMaxRangesAndTheRestFollows) {
   rest = consume_front(rest, *n);
   int calls = 1;
   while (!rest.empty()) {
-    const std::size_t limit =
-        total_size(rest.first(std::min<std::size_t>(rest.size(), IOV_MAX)));
+    const std::size_t limit = total_size(rest.first(std::min<std::size_t>(rest.size(), IOV_MAX)));
     n = sink.write(rest);
     ASSERT_TRUE(n.ok()) << n.status();
     ASSERT_GT(*n, 0u);
@@ -757,8 +751,8 @@ long blocked_syscall(pid_t tid) {
 // with EINTR and the sink must retry, not report an error.
 TEST(PosixSinkEintr, InterruptedWriteIsRetried) {
   if (::access("/proc/self/task/self/syscall", R_OK) != 0 &&
-      ::access(absl::StrCat("/proc/self/task/", ::syscall(SYS_gettid), "/syscall").c_str(),
-               R_OK) != 0) {
+      ::access(absl::StrCat("/proc/self/task/", ::syscall(SYS_gettid), "/syscall").c_str(), R_OK) !=
+          0) {
     GTEST_SKIP() << "/proc/<pid>/task/<tid>/syscall is not readable here";
   }
   struct sigusr1_handler {  // installed for the test, restored after it
@@ -812,8 +806,8 @@ TEST(PosixSinkEintr, InterruptedWriteIsRetried) {
   ASSERT_TRUE(wait_until([&] { return g_sigusr1_count.load() == 1; }));
   // Back in writev after the handler ran (the sink retried), or returned
   // (the pipe is still full, so only with an error).
-  ASSERT_TRUE(wait_until(
-      [&] { return returned.load() || blocked_syscall(tid.load()) == SYS_writev; }));
+  ASSERT_TRUE(
+      wait_until([&] { return returned.load() || blocked_syscall(tid.load()) == SYS_writev; }));
   ASSERT_FALSE(returned.load()) << "the interrupted write was not retried: " << result.status();
   EXPECT_EQ(read_exactly(p.read_end.get(), prefilled), std::string(prefilled, 'f'));
   EXPECT_EQ(read_exactly(p.read_end.get(), msg.size()), msg);

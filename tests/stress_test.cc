@@ -138,16 +138,15 @@ class stream_checker {
     ++frames_;
     const std::uint32_t p = f.header.request_id >> 24;
     const std::uint32_t seq = f.header.request_id & 0xFFFFFF;
-    bool good = p < kProducers && seq == next_[p] &&
-                f.payload.size() == payload_size(p, seq) && f.header.method_id == 1 &&
-                f.header.flags == frame_flags::kResponseToParent;
+    bool good = p < kProducers && seq == next_[p] && f.payload.size() == payload_size(p, seq) &&
+                f.header.method_id == 1 && f.header.flags == frame_flags::kResponseToParent;
     for (std::size_t k = 0; good && k < f.payload.size(); ++k) {
       good = f.payload.data()[k] == static_cast<std::byte>(payload_byte(p, seq, k));
     }
     if (!good) {
       if (bad_++ == 0) {
-        ADD_FAILURE() << "frame " << f.header.request_id << " (producer " << p << ", seq "
-                      << seq << ") lost, duplicated, reordered or corrupt; expected seq "
+        ADD_FAILURE() << "frame " << f.header.request_id << " (producer " << p << ", seq " << seq
+                      << ") lost, duplicated, reordered or corrupt; expected seq "
                       << (p < kProducers ? next_[p] : 0);
       }
       return;
@@ -182,9 +181,9 @@ struct socket_pair {
 enum class send_mode { send, try_send_and_retry };
 
 struct run_result {
-  std::uint64_t retries = 0;        // try_send calls that met ResourceExhausted
-  std::uint64_t other_errors = 0;   // any other failed send
-  std::size_t max_pending_seen = 0; // by the sampler, when there is one
+  std::uint64_t retries = 0;         // try_send calls that met ResourceExhausted
+  std::uint64_t other_errors = 0;    // any other failed send
+  std::size_t max_pending_seen = 0;  // by the sampler, when there is one
   std::uint64_t samples = 0;
   writer_stats stats;
   absl::Status close_status;

@@ -96,6 +96,7 @@ class checksum_state {
 
 // --- the sink -----------------------------------------------------------------
 
+// [checksum-sink]
 template <funnel::sink Inner>
 class checksum_sink {
  public:
@@ -125,6 +126,7 @@ class checksum_sink {
 
   // Keep this before moving the sink into a writer, to read the results.
   std::shared_ptr<const checksum_state> state() const { return state_; }
+  // [checksum-sink]
 
  private:
   // Feeds bytes in stream order. A frame is header_ (11 bytes, which may
@@ -170,6 +172,7 @@ class checksum_sink {
   std::uint64_t hash_ = kFnvOffsetBasis;
 };
 
+// [discard-sink]
 // The smallest Sink there is: takes every byte and drops it. A checksum_sink
 // over it only counts.
 struct discard_sink {
@@ -177,6 +180,7 @@ struct discard_sink {
     return funnel::total_size(buffers);
   }
 };
+// [discard-sink]
 
 }  // namespace funnel_example
 

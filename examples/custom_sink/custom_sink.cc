@@ -35,11 +35,13 @@ namespace {
 using funnel_example::checksum_sink;
 using funnel_example::yield_backpressure;
 
+// [preset]
 // The preset with two axes replaced, each found from the concept it models.
 using checksum_preset =
     funnel::with<funnel::procwire_preset, checksum_sink<funnel::posix_writev_sink>>;
 using demo_preset = funnel::with<checksum_preset, yield_backpressure>;
 using demo_writer = funnel::writer_for<demo_preset>;
+// [preset]
 
 static_assert(std::is_same_v<demo_writer::queue_type, funnel::mpsc_ring>);
 static_assert(std::is_same_v<demo_writer::batcher_type, funnel::count_batcher>);
@@ -77,6 +79,7 @@ int main() {
     std::fprintf(stderr, "open /dev/null: %s\n", std::strerror(errno));
     return 1;
   }
+  // [construct]
   checksum_sink sink(funnel::posix_writev_sink(fd, {.ownership = funnel::fd_ownership::owned}));
   auto seen = sink.state();  // the sink itself moves into the writer
 
@@ -85,6 +88,7 @@ int main() {
   funnel::writer_options options;
   options.max_pending_frames = 64;
   demo_writer writer(std::move(sink), options);
+  // [construct]
 
   std::vector<absl::Status> results(kProducers);
   std::vector<std::thread> producers;

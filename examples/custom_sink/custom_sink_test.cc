@@ -49,9 +49,11 @@ using ::testing::InSequence;
 using ::testing::NiceMock;
 using ::testing::StrictMock;
 
+// [writer-over]
 // The procwire preset with the sink under test.
 template <class Sink>
 using writer_over = funnel::writer_for<funnel::with<funnel::procwire_preset, Sink>>;
+// [writer-over]
 
 // --- the Sink ---------------------------------------------------------------
 
@@ -71,6 +73,7 @@ funnel::outbound_frame frame_of(int p, std::uint32_t seq) {
 // Short writes of 1..5 bytes split headers and payloads anywhere: the
 // checksum still covers exactly the frames sent, and the bytes behind the
 // sink decode to them.
+// [sink-setup]
 TEST(ChecksumSink, MatchesTheFramesSentUnderRandomShortWrites) {
   funnel::memory_sink mem;
   auto out = mem.buffer();
@@ -79,6 +82,7 @@ TEST(ChecksumSink, MatchesTheFramesSentUnderRandomShortWrites) {
   checksum_sink sink(std::move(faulty));
   auto seen = sink.state();
   writer_over<decltype(sink)> w(std::move(sink));
+  // [sink-setup]
 
   constexpr int kProducers = 2;
   constexpr std::uint32_t kFrames = 300;
@@ -98,6 +102,7 @@ TEST(ChecksumSink, MatchesTheFramesSentUnderRandomShortWrites) {
       want_bytes += frame_of(p, seq).size();
     }
   }
+  // [sink-checks]
   EXPECT_EQ(seen->checksum(), want);
   EXPECT_EQ(seen->frames(), kProducers * kFrames);
   EXPECT_EQ(seen->bytes(), want_bytes);
@@ -107,6 +112,7 @@ TEST(ChecksumSink, MatchesTheFramesSentUnderRandomShortWrites) {
   ASSERT_TRUE(frames.ok()) << frames.status();
   EXPECT_EQ(frames->size(), kProducers * kFrames);
 }
+// [sink-checks]
 
 // The inner sink's error passes through: the writer stops, close() carries
 // the cause, and the checksum covers only what the inner sink took.
@@ -163,6 +169,7 @@ TEST(YieldBackpressure, NeverReadyReturnsFalseOnlyAfterTheDeadline) {
   EXPECT_GE(absl::Now(), deadline);
 }
 
+// [waiter-test]
 // The procwire preset with the backpressure policy under test, over a mock.
 using yield_writer = funnel::writer_for<
     funnel::with<funnel::with<funnel::procwire_preset, mock_sink_ref>, yield_backpressure>>;
@@ -195,6 +202,7 @@ TEST(YieldBackpressure, WaiterGetsThroughWhenTheWriterFreesBudget) {
   EXPECT_EQ(w.stats().frames_written, 2u);
   EXPECT_EQ(w.stats().backpressure_timeouts, 0u);
 }
+// [waiter-test]
 
 // With no budget coming back, send() gives up after backpressure_timeout
 // and leaves the frame to the caller.

@@ -33,6 +33,7 @@
 
 namespace funnel_example {
 
+// [yield-backpressure]
 class yield_backpressure {
  public:
   bool wait(absl::FunctionRef<bool()> ready, absl::Time deadline) const {
@@ -45,6 +46,7 @@ class yield_backpressure {
 
   void notify() const noexcept {}
 };
+// [yield-backpressure]
 
 }  // namespace funnel_example
 

@@ -79,8 +79,8 @@ absl::Status produce(funnel::procwire_writer::handle_type h, int producer, const
     // after 5 s), FailedPrecondition (writer closed), or the sink's error
     // with its errno text (e.g. "Broken pipe").
     if (absl::Status s = h.send(*std::move(frame)); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("producer ", producer, ", frame ", seq, ": ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("producer ", producer, ", frame ", seq, ": ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -128,8 +128,7 @@ read_result read_and_check(int fd, const config& cfg) {
                                f.header.request_id, " (missing or out of order)");
       } else if (f.payload != expected[p]) {
         r.error = absl::StrCat("producer ", p, ", frame ", f.header.request_id, ": payload of ",
-                               f.payload.size(), " bytes differs from the ", cfg.payload,
-                               " sent");
+                               f.payload.size(), " bytes differs from the ", cfg.payload, " sent");
       }
       if (!r.error.empty()) break;
       ++next_seq[p];
@@ -142,8 +141,8 @@ read_result read_and_check(int fd, const config& cfg) {
   }
   for (int p = 0; p < cfg.producers && r.error.empty(); ++p) {
     if (next_seq[p] != cfg.frames) {
-      r.error = absl::StrCat("producer ", p, ": ", next_seq[p], " of ", cfg.frames,
-                             " frames arrived");
+      r.error =
+          absl::StrCat("producer ", p, ": ", next_seq[p], " of ", cfg.frames, " frames arrived");
     }
   }
   return r;
@@ -224,10 +223,9 @@ int main(int argc, char** argv) {
   if (!got.error.empty()) problems.push_back(absl::StrCat("reader: ", got.error));
   const std::uint64_t want = static_cast<std::uint64_t>(cfg.producers) * cfg.frames;
   if (got.frames != want || st.frames_written != want || got.bytes != st.bytes_written) {
-    problems.push_back(absl::StrCat("expected ", want, " frames; the writer wrote ",
-                                    st.frames_written, " (", st.bytes_written,
-                                    " bytes), the reader checked ", got.frames, " (", got.bytes,
-                                    " bytes)"));
+    problems.push_back(absl::StrCat(
+        "expected ", want, " frames; the writer wrote ", st.frames_written, " (", st.bytes_written,
+        " bytes), the reader checked ", got.frames, " (", got.bytes, " bytes)"));
   }
   std::fflush(stdout);  // the report first, then the problems on stderr
   for (const std::string& p : problems) absl::FPrintF(stderr, "FAIL: %s\n", p);

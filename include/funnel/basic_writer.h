@@ -100,6 +100,8 @@ consteval bool check_policies() {
                 "write(std::span<const funnel::const_buffer>)`");
   static_assert(std::default_initializable<B>,
                 "funnel: the Backpressure policy must be default-constructible");
+  static_assert(std::move_constructible<B>,
+                "funnel: the Backpressure policy must be move-constructible");
   static_assert(backpressure_has_wait<B>,
                 "funnel: the Backpressure policy needs `bool wait(absl::FunctionRef<bool()>, "
                 "absl::Time)`");
@@ -111,6 +113,24 @@ consteval bool check_policies() {
                 "const`");
   static_assert(batcher_has_hint<Bt>,
                 "funnel: the Batcher policy needs `std::size_t max_frames_hint() const`");
+  // Optional hooks: a member with a hook's name but the wrong signature
+  // would be silently ignored, so it is an error instead.
+  if constexpr (requires { &S::flush; }) {
+    static_assert(flushable_sink<S>, "funnel: the Sink's flush() must return absl::Status");
+  }
+  if constexpr (requires { &S::on_writer_thread_start; }) {
+    static_assert(sink_with_thread_start<S>,
+                  "funnel: the Sink's on_writer_thread_start() must take no arguments");
+  }
+  if constexpr (requires { &Bt::linger; }) {
+    static_assert(batcher_with_linger<Bt>,
+                  "funnel: the Batcher's linger(const batch_stats&) must be const and return "
+                  "absl::Duration");
+  }
+  if constexpr (requires { &Bt::coalesce_below; }) {
+    static_assert(batcher_with_coalescing<Bt>,
+                  "funnel: the Batcher's coalesce_below() must be const and return a size");
+  }
   return queue<Q> && sink<S> && backpressure<B> && batcher<Bt>;
 }
 
@@ -309,7 +329,7 @@ class writer_core {
       batch_.push_back(std::move(next));
       have_next = fill_batch(st, next);
       if (absl::Status s = write_batch(st); !s.ok()) {
-        fail_and_drain(std::move(s), have_next ? &next : nullptr);
+        fail_and_drain(std::move(s), st, have_next ? &next : nullptr);
         return;
       }
     }
@@ -392,7 +412,10 @@ class writer_core {
     }
   }
 
-  // Writes batch_ (described by `st`) completely, then flushes.
+  // Writes batch_ (described by `st`) completely, then flushes. On failure
+  // leaves batch_ and its budget to fail_and_drain, with unwritten_bytes_ set:
+  // returning the budget before the state says "failed" would let a waiting
+  // producer in, only for its frame to be lost.
   absl::Status write_batch(const batch_stats& st) {
     build_gather_list();
     std::span<const_buffer> rest(gather_);
@@ -400,53 +423,42 @@ class writer_core {
     while (remaining > 0) {
       absl::StatusOr<std::size_t> n = sink_.write(rest);
       bump(write_calls_, 1);
-      if (!n.ok()) return fail_batch(st, remaining, n.status());
-      if (*n == 0 || *n > remaining) {
-        return fail_batch(st, remaining,
-                          absl::InternalError(absl::StrCat("sink write returned ", *n, " for ",
-                                                           remaining, " bytes offered")));
+      if (!n.ok() || *n == 0 || *n > remaining) {
+        unwritten_bytes_ = remaining;
+        if (!n.ok()) return n.status();
+        return absl::InternalError(
+            absl::StrCat("sink write returned ", *n, " for ", remaining, " bytes offered"));
       }
       if (*n < remaining) bump(partial_writes_, 1);
       bump(bytes_written_, *n);
       remaining -= *n;
       rest = consume_front(rest, *n);
     }
-    absl::Status flushed = absl::OkStatus();
     if constexpr (flushable_sink<S>) {
       // A failed flush: the bytes reached the sink but may not go further.
-      // The frames stay counted as written; the writer stops.
-      flushed = sink_.flush();
+      // The frames count as written; the writer stops.
+      if (absl::Status flushed = sink_.flush(); !flushed.ok()) {
+        unwritten_bytes_ = 0;
+        return flushed;
+      }
     }
     batch_.clear();  // drops the payload references before budget returns
     budget_.release(st.frames, st.bytes);
     // After the release: whoever sees the frames counted as written (flush())
     // also sees their budget returned (release store / acquire in processed()).
     bump(frames_written_, st.frames);
-    if (flushed.ok()) bump(batches_, 1);
+    bump(batches_, 1);
     backpressure_.notify();
     progress_.notify_all();  // flush() waiters; one fence + load when none
-    return flushed;
+    return absl::OkStatus();
   }
 
-  // Accounts for a batch that failed with `remaining` of its bytes unwritten:
-  // frames whose last byte was written count as written, the rest as lost.
-  absl::Status fail_batch(const batch_stats& st, std::size_t remaining, absl::Status cause) {
-    std::size_t offset = 0, written = 0;
-    const std::size_t done = st.bytes - remaining;
-    for (const outbound_frame& f : batch_) {
-      offset += f.size();
-      if (offset <= done) ++written;
-    }
-    batch_.clear();
-    budget_.release(st.frames, st.bytes);
-    bump(frames_written_, written);
-    frames_lost_.fetch_add(st.frames - written, std::memory_order_release);
-    return cause;
-  }
-
-  // The sink failed: stop, tell everyone why, and count every frame still
-  // accepted but unwritten (including those a producer pushes while we stop).
-  void fail_and_drain(absl::Status cause, outbound_frame* carried) {
+  // The sink failed on batch_ (described by `st`, with unwritten_bytes_ of
+  // it not written): stop, tell everyone why, and count every frame accepted
+  // but not completely written, including those a producer pushes while we
+  // stop. Frames of the failed batch whose last byte was written count as
+  // written.
+  void fail_and_drain(absl::Status cause, const batch_stats& st, outbound_frame* carried) {
     {
       absl::MutexLock lock(&mu_);
       // Always Unavailable, whatever the sink said: send() already gives
@@ -455,11 +467,22 @@ class writer_core {
       // FailedPrecondition. The sink's own code and text stay in the message.
       failure_ = absl::UnavailableError(absl::StrCat("sink failed: ", cause.ToString()));
     }
-    // seq_cst: closing half of the shutdown handshake (see send()).
+    // seq_cst: closing half of the shutdown handshake (see send()). Stored
+    // before any budget is returned, so no waiting producer is admitted now.
     state_.store(writer_state::kFailed, std::memory_order_seq_cst);
     queue_.close();
     backpressure_.notify();
-    std::uint64_t lost = 0;
+
+    std::size_t offset = 0, written = 0;
+    const std::size_t done = st.bytes - unwritten_bytes_;
+    for (const outbound_frame& f : batch_) {
+      offset += f.size();
+      if (offset <= done) ++written;
+    }
+    batch_.clear();
+    budget_.release(st.frames, st.bytes);
+    bump(frames_written_, written);
+    std::uint64_t lost = st.frames - written;
     if (carried != nullptr) {
       ++lost;
       budget_.release(1, carried->size());
@@ -521,7 +544,8 @@ class writer_core {
   Bt batcher_;
   std::vector<outbound_frame> batch_;
   std::vector<const_buffer> gather_;
-  std::vector<std::byte> staging_;  // coalescing batchers only
+  std::vector<std::byte> staging_;   // coalescing batchers only
+  std::size_t unwritten_bytes_ = 0;  // of a failed batch (see write_batch)
 };
 
 }  // namespace detail

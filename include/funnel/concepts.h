@@ -138,7 +138,8 @@ concept sink_with_thread_start = sink<S> && requires(S& s) {
 //
 // Required expressions, for `B b`, `absl::FunctionRef<bool()> ready`,
 // `absl::Time d`:
-//   B is default-constructible.
+//   B is default-constructible and move-constructible (the writer moves
+//   the policy object it is given into place).
 //   b.wait(ready, d) -> bool   producer, concurrently from many threads.
 //       Calls `ready()` until it returns true (then returns true) or until `d`
 //       has passed (then returns false). Calls it at least once. `ready()`

@@ -15,8 +15,8 @@
 // Thread-safety: wait() from any number of threads at once; notify() from any
 // thread. Stateless apart from the constant interval.
 // Memory ordering: none of its own; `ready()` does the synchronisation.
-// Blocking: sleeps (absl::SleepFor) between polls, by name and by design: this
-// is the one backpressure policy that polls. Never sleeps past the deadline.
+// Blocking: sleeps (absl::SleepFor) between polls, by name and by design (it
+// and spin_backpressure are the policies that poll). Never sleeps past the deadline.
 // Allocation: none.
 #ifndef FUNNEL_POLICIES_BACKPRESSURE_SLEEP_BACKPRESSURE_H_
 #define FUNNEL_POLICIES_BACKPRESSURE_SLEEP_BACKPRESSURE_H_

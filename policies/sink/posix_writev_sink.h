@@ -5,7 +5,7 @@
 //
 // When to use: any fd on Linux/macOS. Sockets go through sendmsg() with
 // MSG_NOSIGNAL; everything else through writev().
-// When not to use: Windows (see the Win32 sinks).
+// When not to use: Windows (a Win32 HANDLE/SOCKET sink is planned, not shipped).
 //
 // Behaviour:
 //   * takes at most IOV_MAX ranges per call (the writer resumes with the rest);
