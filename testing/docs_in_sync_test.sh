@@ -8,7 +8,11 @@ exec python3 - "$@" <<'PY'
 import re
 import sys
 
-sources = ["testing/docs_examples_test.cc", "testing/fault_writev_test.cc"]
+sources = [
+    "testing/docs_examples_test.cc",
+    "testing/fault_writev_test.cc",
+    "testing/conformance_test.cc",
+]
 doc = open("docs/testing.md").read()
 missing = []
 count = 0

@@ -2,6 +2,11 @@
 // -----------------------------------------------------------------------------
 // The whole testing kit (Bazel: //testing). docs/testing.md shows how each
 // tool tests a component that writes through a funnel writer.
+//
+// Not included here: the conformance suites (queue_conformance.h,
+// backpressure_conformance.h). They define GoogleTest tests, so each belongs
+// in the one .cc of a test binary that instantiates it (docs/testing.md,
+// section 5).
 #ifndef FUNNEL_TESTING_TESTING_H_
 #define FUNNEL_TESTING_TESTING_H_
 

@@ -1,6 +1,7 @@
 // Tests for the example's custom policies with funnel's testing kit
 // (//testing): the code shown in docs/custom-policies.md, "Testing a custom
-// policy". Keep the two in step.
+// policy". Keep the two in step. yield_backpressure also runs funnel's
+// Backpressure conformance suite (at the bottom).
 //
 //   bazel test //examples/custom_sink:custom_sink_test
 #include <cstddef>
@@ -20,6 +21,7 @@
 #include "funnel/options.h"
 #include "funnel/policies/sink/memory_sink.h"
 #include "funnel/presets.h"
+#include "funnel/testing/backpressure_conformance.h"  // this .cc only: it defines tests
 #include "funnel/testing/fault_sink.h"
 #include "funnel/testing/frames.h"
 #include "funnel/testing/mock_sink.h"
@@ -233,3 +235,13 @@ TEST(YieldBackpressure, TimeoutIsDeadlineExceeded) {
 }
 
 }  // namespace
+
+// [conformance]
+// funnel's Backpressure conformance suite, run against the example's policy:
+// Example/BackpressureConformance/0.*. GoogleTest pastes the suite name into
+// identifiers, so instantiate inside the suite's namespace.
+namespace funnel::testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Example, BackpressureConformance,
+                               ::testing::Types<funnel_example::yield_backpressure>);
+}  // namespace funnel::testing
+// [conformance]

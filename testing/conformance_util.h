@@ -1,14 +1,35 @@
-// tests/conformance/conformance_util.h: small helpers for the conformance
-// suites (frames, a blocking counter, a gated sink). Test-only.
-#ifndef FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
-#define FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
+// funnel/testing/conformance_util.h
+// -----------------------------------------------------------------------------
+// Support code for the conformance suites (funnel/testing/queue_conformance.h,
+// funnel/testing/backpressure_conformance.h), in
+// `funnel::testing::conformance`:
+//
+//   * `make_frame(id, payload)`: a valid frame in one line (the test fails if
+//     it is not); `shared_payload(owner)`: a payload that shares `owner`, so a
+//     test can watch owner.use_count() to see who still holds it;
+//   * `tagged_id(producer, seq)`, `producer_of(id)`, `seq_of(id)`: request ids
+//     that say who sent a frame and in which order;
+//   * `counter`: threads bump it, others block until it reaches a value (no
+//     polling, no sleeps);
+//   * `gated_sink`: a Sink that holds the writer thread inside write() until
+//     the test opens the gate;
+//   * `kPatience`: the deadline that only turns a lost wake-up into a failure
+//     instead of a hang.
+//
+// Unlike the suite headers, this one only declares inline functions and types:
+// include it anywhere. It is shaped for the suites; use it in your own tests
+// if it fits, but expect it to follow what the suites need.
+//
+// Thread-safety: `counter` and `gated_sink::state` are thread-safe; the rest
+// are pure functions.
+#ifndef FUNNEL_TESTING_CONFORMANCE_UTIL_H_
+#define FUNNEL_TESTING_CONFORMANCE_UTIL_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
-#include <string_view>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -18,9 +39,13 @@
 #include "funnel/buffer.h"
 #include "funnel/bytes.h"
 #include "funnel/frame.h"
-#include "gtest/gtest.h"
+#include "gtest/gtest.h"  // EXPECT_TRUE in make_frame
 
-namespace funnel::conformance {
+namespace funnel::testing::conformance {
+
+// Long enough never to expire on a healthy run, even under TSan on a loaded
+// machine; short enough that a lost wake-up fails instead of hanging.
+inline constexpr absl::Duration kPatience = absl::Seconds(20);
 
 // A valid frame (method 1, flags 0x03) with `request_id` and `payload`.
 inline outbound_frame make_frame(std::uint32_t request_id, bytes payload = bytes()) {
@@ -36,7 +61,8 @@ inline bytes shared_payload(const std::shared_ptr<const std::string>& owner) {
   return bytes::share(owner, std::as_bytes(std::span(owner->data(), owner->size())));
 }
 
-// Request ids that say who sent a frame and in which order.
+// Request ids that say who sent a frame and in which order: the producer in
+// the top 8 bits, its sequence number in the low 24.
 inline std::uint32_t tagged_id(std::uint32_t producer, std::uint32_t seq) {
   return (producer << 24) | seq;
 }
@@ -44,6 +70,7 @@ inline std::uint32_t producer_of(std::uint32_t id) { return id >> 24; }
 inline std::uint32_t seq_of(std::uint32_t id) { return id & 0xFF'FFFFu; }
 
 // A counter threads bump and others block on (no polling, no sleeps).
+// Thread-safe.
 class counter {
  public:
   void bump() {
@@ -95,6 +122,6 @@ struct gated_sink {
   }
 };
 
-}  // namespace funnel::conformance
+}  // namespace funnel::testing::conformance
 
-#endif  // FUNNEL_TESTS_CONFORMANCE_CONFORMANCE_UTIL_H_
+#endif  // FUNNEL_TESTING_CONFORMANCE_UTIL_H_
