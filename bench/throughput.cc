@@ -8,7 +8,8 @@
 //   bazel run -c opt //bench:throughput -- --payload=16 --producers=4 --impl=LIMIT,coalescing
 //   bazel run -c opt //bench:throughput -- --mode=latency     # p50/p99/p99.9 at 100k frames/s
 //   bazel run -c opt //bench:throughput -- --mode=idle        # CPU of an idle writer
-//   bazel run //bench:throughput -- --mode=all --frames=2000 --reps=1 --verify   # CI
+//   bazel run //bench:throughput -- --mode=all --frames=2000 --reps=1 --warmup=0
+//       --verify --idle_seconds=0.1                            # CI (one line): checks everything
 //
 // Modes:
 //   throughput  time from the start of sending (all producers released at
@@ -17,7 +18,10 @@
 //               with the min-max spread, ratios to LIMIT-writev and to the
 //               procwire preset. Repetitions are interleaved (run 1 of every
 //               implementation, then run 2 of every one, ...) so machine drift
-//               hits all alike.
+//               hits all alike. Also the CPU time per frame from the gate to the
+//               end, split by thread: the senders (producers, or the LIMIT's
+//               one thread; CLOCK_THREAD_CPUTIME_ID), the reader (likewise) and
+//               the rest of the process, which is the writer thread.
 //   latency     producers paced at --rate frames/s in total; for each frame,
 //               the time from just before its send() to the return of the
 //               write call that carried its last byte, taken by a sink wrapper
@@ -97,8 +101,8 @@ ABSL_FLAG(int64_t, frames, 0,
 ABSL_FLAG(int, reps, 5, "measured runs of every implementation per case (interleaved)");
 ABSL_FLAG(int, warmup, 1, "unmeasured runs of every implementation before the measured ones");
 ABSL_FLAG(std::string, impl, "",
-          "comma-separated substrings; run the implementations whose name contains one "
-          "(default: all; see --list)");
+          "comma-separated filters; run the implementations whose name contains one, or "
+          "equals one written =NAME (default: all; see --list)");
 ABSL_FLAG(bool, list, false, "print the implementation names and exit");
 ABSL_FLAG(bool, verify, false, "decode and check every frame; any failure is fatal");
 ABSL_FLAG(std::string, payload_owner, "shared",
@@ -492,7 +496,7 @@ std::uint64_t auto_throughput_frames(const bench_case& c) {
 bool selected(const std::string& name, const std::vector<std::string>& filters) {
   if (filters.empty()) return true;
   for (const std::string& f : filters) {
-    if (name.find(f) != std::string::npos) return true;
+    if (f.front() == '=' ? name == f.substr(1) : name.find(f) != std::string::npos) return true;
   }
   return false;
 }
