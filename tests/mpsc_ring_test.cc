@@ -31,17 +31,7 @@ using testing_internal::make_frame;
 static_assert(queue<mpsc_ring>, "mpsc_ring models the Queue concept");
 
 // Smaller under ThreadSanitizer, which slows atomics down by an order of magnitude.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTsan = true;
-#else
-constexpr bool kTsan = false;
-#endif
-#else
-constexpr bool kTsan = false;
-#endif
+using testing_internal::kTsan;
 
 TEST(MpscRing, PushAndPopNeverThrow) {
   mpsc_ring q(4);

@@ -44,17 +44,7 @@ using testing_internal::gated_sink;
 using testing_internal::make_frame;
 
 // ThreadSanitizer slows everything down by an order of magnitude: less work.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTsan = true;
-#else
-constexpr bool kTsan = false;
-#endif
-#else
-constexpr bool kTsan = false;
-#endif
+using testing_internal::kTsan;
 
 constexpr std::uint32_t kProducers = 8;
 constexpr std::uint32_t kPerProducer = kTsan ? 1500 : 5000;

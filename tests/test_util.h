@@ -20,6 +20,20 @@
 
 namespace funnel::testing_internal {
 
+// True under ThreadSanitizer, which slows atomics down by an order of
+// magnitude: stress tests scale their work down with it.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kTsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kTsan = true;
+#else
+inline constexpr bool kTsan = false;
+#endif
+#else
+inline constexpr bool kTsan = false;
+#endif
+
 // A valid frame with method 1, flags 0x03, the given request id and payload.
 inline outbound_frame make_frame(std::uint32_t request_id, std::string_view payload) {
   absl::StatusOr<outbound_frame> f = outbound_frame::make(1, frame_flags::kResponseToParent,
