@@ -85,7 +85,9 @@ absl::Status write_all(int fd, iovec* iov, std::size_t count, Observer& observer
 // Producer p's k-th frame in the LIMITs' round-robin order: frame i.
 struct round_robin {
   int producers;
-  int producer(std::uint64_t i) const { return static_cast<int>(i % static_cast<unsigned>(producers)); }
+  int producer(std::uint64_t i) const {
+    return static_cast<int>(i % static_cast<unsigned>(producers));
+  }
   std::uint32_t seq(std::uint64_t i) const {
     return static_cast<std::uint32_t>(i / static_cast<unsigned>(producers));
   }
@@ -96,8 +98,8 @@ inline std::vector<funnel::encoded_header> encode_all_headers(const bench_case& 
   const round_robin rr{c.producers};
   std::vector<funnel::encoded_header> headers(c.frames);
   for (std::uint64_t i = 0; i < c.frames; ++i) {
-    headers[i] = funnel::encode_header({method_of(rr.producer(i)), 0, rr.seq(i),
-                                        static_cast<std::uint32_t>(c.payload)});
+    headers[i] = funnel::encode_header(
+        {method_of(rr.producer(i)), 0, rr.seq(i), static_cast<std::uint32_t>(c.payload)});
   }
   return headers;
 }
@@ -171,8 +173,9 @@ struct mutex_direct {
         return write_all(fd, iov, f.payload().empty() ? 1 : 2, *observer, sh->calls);
       }
     };
-    absl::Status s = run_producers(producers, gate, body,
-                                   [&] { return sender{fd, &sh, &observer}; });
+    absl::Status s = run_producers(producers, gate, body, [&] {
+      return sender{fd, &sh, &observer};
+    });
     st.write_calls = sh.calls;
     return s;
   }
@@ -253,9 +256,9 @@ class naive_writer {
   std::deque<funnel::outbound_frame> queue_;
   bool closing_ = false;
   bool stopped_ = false;
-  absl::Status status_;     // written by the writer thread before it ends
+  absl::Status status_;      // written by the writer thread before it ends
   std::uint64_t calls_ = 0;  // writer thread only
-  std::thread thread_;      // last: starts after everything above is built
+  std::thread thread_;       // last: starts after everything above is built
 };
 
 struct naive_thread {

@@ -52,8 +52,7 @@ namespace funnel_bench {
 using bench_clock = std::chrono::steady_clock;
 
 inline std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             bench_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(bench_clock::now().time_since_epoch())
       .count();
 }
 
@@ -72,9 +71,9 @@ inline std::int64_t process_cpu_ns() noexcept {
 // --- what one case sends -------------------------------------------------------
 
 struct bench_case {
-  std::size_t payload = 16;   // payload bytes per frame
-  int producers = 1;          // producer threads (the LIMITs interleave their frames)
-  std::uint64_t frames = 0;   // total over all producers
+  std::size_t payload = 16;  // payload bytes per frame
+  int producers = 1;         // producer threads (the LIMITs interleave their frames)
+  std::uint64_t frames = 0;  // total over all producers
 
   // Producer p's share: frames / producers, the first (frames % producers) get one more.
   std::uint64_t frames_of(int p) const noexcept {
@@ -220,9 +219,9 @@ class stream_verifier {
     } else if (f.payload.size() != case_.payload) {
       error_ = absl::StrCat("producer ", p, ", frame ", f.header.request_id, ": payload of ",
                             f.payload.size(), " bytes, expected ", case_.payload);
-    } else if (check_bytes_ && (case_.payload != 0 &&
-                                std::memcmp(f.payload.data(), expected_[p].data(),
-                                            case_.payload) != 0)) {
+    } else if (check_bytes_ &&
+               (case_.payload != 0 &&
+                std::memcmp(f.payload.data(), expected_[p].data(), case_.payload) != 0)) {
       error_ = absl::StrCat("producer ", p, ", frame ", f.header.request_id,
                             ": payload bytes differ from those sent");
     }
@@ -433,8 +432,8 @@ struct throughput_body {
           funnel::outbound_frame::make(method_of(p), 0, static_cast<std::uint32_t>(k), payload);
       if (!f.ok()) return f.status();
       if (absl::Status s = sender.send(*std::move(f)); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("producer ", p, ", frame ", k, ": ",
-                                                   s.message()));
+        return absl::Status(s.code(),
+                            absl::StrCat("producer ", p, ", frame ", k, ": ", s.message()));
       }
     }
     return absl::OkStatus();

@@ -28,6 +28,7 @@
 //       64 frames into an AF_UNIX socket, drained by a reader thread: one
 //       writev of 128 iovecs against memcpy into one buffer + one write:
 //       the kernel's per-iovec cost, which coalescing_batcher avoids.
+#include <benchmark/benchmark.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,8 +42,6 @@
 #include <span>
 #include <thread>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -125,8 +124,8 @@ void BM_frame_decoder(benchmark::State& state) {
   const auto payload = static_cast<std::size_t>(state.range(0));
   std::vector<std::byte> stream;
   for (std::uint32_t i = 0; i < 64; ++i) {
-    const funnel::encoded_header h = funnel::encode_header(
-        {1, 0, i, static_cast<std::uint32_t>(payload)});
+    const funnel::encoded_header h =
+        funnel::encode_header({1, 0, i, static_cast<std::uint32_t>(payload)});
     stream.insert(stream.end(), h.begin(), h.end());
     stream.insert(stream.end(), payload, std::byte{0x5A});
   }
@@ -195,13 +194,13 @@ void BM_queue_push(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-#define FUNNEL_QUEUE_BENCH(Q)                                                          \
-  BENCHMARK_TEMPLATE(BM_queue_push, Q)                                                 \
-      ->Setup(queue_setup<Q>)                                                          \
-      ->Teardown(queue_teardown<Q>)                                                    \
-      ->Threads(1)                                                                     \
-      ->Threads(2)                                                                     \
-      ->Threads(4)                                                                     \
+#define FUNNEL_QUEUE_BENCH(Q)          \
+  BENCHMARK_TEMPLATE(BM_queue_push, Q) \
+      ->Setup(queue_setup<Q>)          \
+      ->Teardown(queue_teardown<Q>)    \
+      ->Threads(1)                     \
+      ->Threads(2)                     \
+      ->Threads(4)                     \
       ->UseRealTime()
 FUNNEL_QUEUE_BENCH(funnel::mpsc_ring);
 FUNNEL_QUEUE_BENCH(funnel::mutex_queue);
@@ -242,13 +241,13 @@ void BM_writer_send(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-#define FUNNEL_SEND_BENCH(Q)                                                           \
-  BENCHMARK_TEMPLATE(BM_writer_send, Q)                                                \
-      ->Setup(send_setup<Q>)                                                           \
-      ->Teardown(send_teardown<Q>)                                                     \
-      ->Threads(1)                                                                     \
-      ->Threads(2)                                                                     \
-      ->Threads(4)                                                                     \
+#define FUNNEL_SEND_BENCH(Q)            \
+  BENCHMARK_TEMPLATE(BM_writer_send, Q) \
+      ->Setup(send_setup<Q>)            \
+      ->Teardown(send_teardown<Q>)      \
+      ->Threads(1)                      \
+      ->Threads(2)                      \
+      ->Threads(4)                      \
       ->UseRealTime()
 FUNNEL_SEND_BENCH(funnel::mpsc_ring);
 FUNNEL_SEND_BENCH(funnel::mutex_queue);
@@ -296,8 +295,8 @@ void BM_writer_drain(benchmark::State& state) {
   funnel::writer_options options;
   options.max_pending_frames = kFrames;
   options.queue_capacity = kFrames;
-  funnel::basic_writer<funnel::mpsc_ring, gated_null_sink, funnel::condvar_backpressure, Batcher>
-      w(gated_null_sink{g}, options);
+  funnel::basic_writer<funnel::mpsc_ring, gated_null_sink, funnel::condvar_backpressure, Batcher> w(
+      gated_null_sink{g}, options);
   auto h = w.handle();
   const funnel::outbound_frame proto = static_frame(payload);
   for (auto _ : state) {

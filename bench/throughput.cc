@@ -47,6 +47,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/hana/concat.hpp>
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/transform.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -60,12 +65,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <boost/hana/concat.hpp>
-#include <boost/hana/for_each.hpp>
-#include <boost/hana/transform.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -160,9 +159,9 @@ std::string preset_name() {
 // policy swapped, for each alternative worth knowing about; and the tuned
 // combinations (condvar backpressure + coalescing batcher, on each lock-free
 // or locked queue). Hana computes the preset types.
-constexpr auto kOneSwaps = hana::tuple_t<funnel::condvar_backpressure, funnel::spin_backpressure,
-                                         funnel::mutex_queue, funnel::boost_lockfree_queue,
-                                         funnel::coalescing_batcher>;
+constexpr auto kOneSwaps =
+    hana::tuple_t<funnel::condvar_backpressure, funnel::spin_backpressure, funnel::mutex_queue,
+                  funnel::boost_lockfree_queue, funnel::coalescing_batcher>;
 constexpr auto kTunedQueues = hana::tuple_t<funnel::mpsc_ring, funnel::mutex_queue>;
 
 constexpr auto kPresets = hana::concat(
@@ -174,9 +173,9 @@ constexpr auto kPresets = hana::concat(
                                  })),
     hana::transform(kTunedQueues, [](auto queue) {
       using Q = typename decltype(queue)::type;
-      using tuned = funnel::with<funnel::with<funnel::with<funnel::procwire_preset, Q>,
-                                              funnel::condvar_backpressure>,
-                                 funnel::coalescing_batcher>;
+      using tuned = funnel::with<
+          funnel::with<funnel::with<funnel::procwire_preset, Q>, funnel::condvar_backpressure>,
+          funnel::coalescing_batcher>;
       return hana::type_c<tuned>;
     }));
 
@@ -185,17 +184,14 @@ constexpr auto kPresets = hana::concat(
 template <class Inner, class Observer>
 class observed_sink {
  public:
-  observed_sink(Inner inner, Observer* observer)
-      : inner_(std::move(inner)), observer_(observer) {}
+  observed_sink(Inner inner, Observer* observer) : inner_(std::move(inner)), observer_(observer) {}
 
   absl::StatusOr<std::size_t> write(std::span<const funnel::const_buffer> buffers) {
     absl::StatusOr<std::size_t> n = inner_.write(buffers);
     if (n.ok()) observer_->observe(buffers, *n);
     return n;
   }
-  void on_writer_thread_start()
-    requires funnel::sink_with_thread_start<Inner>
-  {
+  void on_writer_thread_start() requires funnel::sink_with_thread_start<Inner> {
     inner_.on_writer_thread_start();
   }
 
@@ -245,7 +241,7 @@ struct funnel_writer {
 
 struct implementation {
   std::string name;
-  bool is_limit = false;        // a LIMIT: no producers, throughput mode only
+  bool is_limit = false;          // a LIMIT: no producers, throughput mode only
   bool has_writer_thread = true;  // idle mode measures it
   std::function<absl::Status(const bench_case&, int fd, start_gate&, const payload_set&,
                              cpu_account&, run_stats&)>
@@ -279,8 +275,8 @@ implementation queue_based(std::string name, bool has_writer_thread) {
     no_observer quiet;
     return Impl::run(fd, c.producers, gate, quiet, throughput_body{c, gate, payloads, cpu}, st);
   };
-  i.latency = [](const bench_case& c, int fd, start_gate& gate, double rate,
-                 latency_probe& probe, run_stats& st) {
+  i.latency = [](const bench_case& c, int fd, start_gate& gate, double rate, latency_probe& probe,
+                 run_stats& st) {
     return Impl::run(fd, c.producers, gate, probe, paced_body{c, gate, rate}, st);
   };
   i.idle = [](int fd, start_gate& gate, absl::FunctionRef<void()> while_idle) {
@@ -398,8 +394,8 @@ absl::StatusOr<latency_sample> run_latency(const implementation& impl, const ben
   if (!s.ok()) return s;
   if (!r.error.empty()) return absl::DataLossError(r.error);
   if (probe.samples().size() != c.frames) {
-    return absl::InternalError(absl::StrCat("latency probe saw ", probe.samples().size(),
-                                            " frames, expected ", c.frames));
+    return absl::InternalError(
+        absl::StrCat("latency probe saw ", probe.samples().size(), " frames, expected ", c.frames));
   }
   std::vector<double> us;
   us.reserve(probe.samples().size());
@@ -441,10 +437,10 @@ absl::StatusOr<idle_sample> run_idle(const implementation& impl, double seconds)
     ::getrusage(RUSAGE_SELF, &after);
     const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
     auto us = [](const timeval& t) { return t.tv_sec * 1e6 + static_cast<double>(t.tv_usec); };
-    const double cpu_us = us(after.ru_utime) - us(before.ru_utime) + us(after.ru_stime) -
-                          us(before.ru_stime);
-    const double switches = static_cast<double>(after.ru_nvcsw - before.ru_nvcsw +
-                                                after.ru_nivcsw - before.ru_nivcsw);
+    const double cpu_us =
+        us(after.ru_utime) - us(before.ru_utime) + us(after.ru_stime) - us(before.ru_stime);
+    const double switches =
+        static_cast<double>(after.ru_nvcsw - before.ru_nvcsw + after.ru_nivcsw - before.ru_nivcsw);
     out.cpu_ms_per_s = cpu_us / 1e3 / elapsed;
     out.switches_per_s = switches / elapsed;
   };
@@ -523,8 +519,8 @@ double median(std::vector<double> v) { return quantile(v, 0.5); }
 
 // Runs every (implementation, repetition) of each case, repetitions
 // interleaved; prints one table per case. Returns the number of failures.
-int throughput_mode(const std::vector<const implementation*>& impls,
-                    std::vector<bench_case> cases, const settings& s) {
+int throughput_mode(const std::vector<const implementation*>& impls, std::vector<bench_case> cases,
+                    const settings& s) {
   int failures = 0;
   for (bench_case& c : cases) {
     c.frames = s.frames > 0 ? static_cast<std::uint64_t>(s.frames) : auto_throughput_frames(c);
@@ -558,10 +554,10 @@ int throughput_mode(const std::vector<const implementation*>& impls,
     absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
                  "implementation", "Mframes/s", "MB/s", "min-max", "xLIMIT", "xprocwire", "CPU",
                  "send+wrt+read", "f/write");
-    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|%s|%s:|\n", std::string(42, '-'),
-                 std::string(10, '-'), std::string(8, '-'), std::string(13, '-'),
-                 std::string(7, '-'), std::string(10, '-'), std::string(6, '-'),
-                 std::string(15, '-'), std::string(8, '-'));
+    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|%s|%s:|\n", std::string(42, '-'), std::string(10, '-'),
+                 std::string(8, '-'), std::string(13, '-'), std::string(7, '-'),
+                 std::string(10, '-'), std::string(6, '-'), std::string(15, '-'),
+                 std::string(8, '-'));
     for (std::size_t i = 0; i < impls.size(); ++i) {
       if (samples[i].empty()) {
         absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
@@ -582,10 +578,10 @@ int throughput_mode(const std::vector<const implementation*>& impls,
       calls /= static_cast<double>(samples[i].size());
       const double fps = rates[i];
       absl::PrintF(
-          "| %-40s | %9.3f | %7.1f | %-11s | %6s | %9s | %5.0f | %-13s | %7s |\n",
-          impls[i]->name, fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
-          absl::StrFormat("%.2f-%.2f", lo / 1e6, hi / 1e6), ratio(fps, limit),
-          ratio(fps, procwire), median(total),
+          "| %-40s | %9.3f | %7.1f | %-11s | %6s | %9s | %5.0f | %-13s | %7s |\n", impls[i]->name,
+          fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
+          absl::StrFormat("%.2f-%.2f", lo / 1e6, hi / 1e6), ratio(fps, limit), ratio(fps, procwire),
+          median(total),
           absl::StrFormat("%.0f+%.0f+%.0f", median(senders), median(writer), median(reader)),
           calls > 0 ? absl::StrFormat("%.1f", static_cast<double>(c.frames) / calls)
                     : std::string("-"));
@@ -625,10 +621,11 @@ int latency_mode(const std::vector<const implementation*>& all, std::vector<benc
         if (rep >= 0) samples[i].push_back(*r);
       }
     }
-    absl::PrintF("\n### latency, %d B payload, %d producer%s, %.0f frames/s offered: %d frames "
-                 "per run, median of %d run%s (microseconds, enqueue -> end of the write call)\n\n",
-                 c.payload, c.producers, c.producers == 1 ? "" : "s", s.rate, c.frames, s.reps,
-                 s.reps == 1 ? "" : "s");
+    absl::PrintF(
+        "\n### latency, %d B payload, %d producer%s, %.0f frames/s offered: %d frames "
+        "per run, median of %d run%s (microseconds, enqueue -> end of the write call)\n\n",
+        c.payload, c.producers, c.producers == 1 ? "" : "s", s.rate, c.frames, s.reps,
+        s.reps == 1 ? "" : "s");
     absl::PrintF("| %-40s | %8s | %8s | %8s | %9s | %12s |\n", "implementation", "p50", "p99",
                  "p99.9", "max", "frames/write");
     absl::PrintF("|%s|%s:|%s:|%s:|%s:|%s:|\n", std::string(42, '-'), std::string(9, '-'),
@@ -636,8 +633,8 @@ int latency_mode(const std::vector<const implementation*>& all, std::vector<benc
                  std::string(13, '-'));
     for (std::size_t i = 0; i < impls.size(); ++i) {
       if (samples[i].empty()) {
-        absl::PrintF("| %-40s | %8s | %8s | %8s | %9s | %12s |\n", impls[i]->name, "failed", "",
-                     "", "", "");
+        absl::PrintF("| %-40s | %8s | %8s | %8s | %9s | %12s |\n", impls[i]->name, "failed", "", "",
+                     "", "");
         continue;
       }
       std::vector<double> p50, p99, p999;
@@ -662,12 +659,12 @@ int latency_mode(const std::vector<const implementation*>& all, std::vector<benc
 
 int idle_mode(const std::vector<const implementation*>& all, const settings& s) {
   int failures = 0;
-  absl::PrintF("\n### idle: one frame written, then nothing for %.1f s (whole process: writer, "
-               "blocked reader, sleeping main thread)\n\n",
-               s.idle_seconds);
+  absl::PrintF(
+      "\n### idle: one frame written, then nothing for %.1f s (whole process: writer, "
+      "blocked reader, sleeping main thread)\n\n",
+      s.idle_seconds);
   absl::PrintF("| %-40s | %14s | %18s |\n", "implementation", "CPU ms per s", "context switches/s");
-  absl::PrintF("|%s|%s:|%s:|\n", std::string(42, '-'), std::string(16, '-'),
-               std::string(20, '-'));
+  absl::PrintF("|%s|%s:|%s:|\n", std::string(42, '-'), std::string(16, '-'), std::string(20, '-'));
   for (const implementation* impl : all) {
     if (!impl->has_writer_thread) continue;
     absl::StatusOr<idle_sample> r = run_idle(*impl, s.idle_seconds);
@@ -726,8 +723,8 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "throughput: --payload_owner must be shared or static\n");
     return 2;
   }
-  if (s.reps < 1 || s.warmup < 0 || s.rate <= 0 || s.latency_seconds <= 0 ||
-      s.idle_seconds <= 0 || s.frames < 0 || s.frames > UINT32_MAX) {
+  if (s.reps < 1 || s.warmup < 0 || s.rate <= 0 || s.latency_seconds <= 0 || s.idle_seconds <= 0 ||
+      s.frames < 0 || s.frames > UINT32_MAX) {
     absl::FPrintF(stderr, "throughput: flag out of range (see --help)\n");
     return 2;
   }

@@ -355,20 +355,30 @@ class writer_core {
   bool fill_batch(batch_stats& st, outbound_frame& next) {
     [[maybe_unused]] absl::Time linger_deadline = absl::InfinitePast();
     for (;;) {
-      bool got = queue_.try_pop(next);
+      // Pops straight into the batch (no intermediate move); the slot is
+      // taken back if nothing arrives or the batcher refuses the frame.
+      outbound_frame& slot = batch_.emplace_back();
+      bool got = queue_.try_pop(slot);
       if constexpr (batcher_with_linger<Bt>) {
         if (!got) {
           const absl::Duration wait = batcher_.linger(st);
-          if (wait <= absl::ZeroDuration()) return false;
-          if (linger_deadline == absl::InfinitePast()) linger_deadline = absl::Now() + wait;
-          got = queue_.pop_wait(next, linger_deadline);  // false: deadline passed or closed
+          if (wait > absl::ZeroDuration()) {
+            if (linger_deadline == absl::InfinitePast()) linger_deadline = absl::Now() + wait;
+            got = queue_.pop_wait(slot, linger_deadline);  // false: deadline passed or closed
+          }
         }
       }
-      if (!got) return false;
-      if (!batcher_.admits(st, next.size())) return true;
+      if (!got) {
+        batch_.pop_back();
+        return false;
+      }
+      if (!batcher_.admits(st, slot.size())) {
+        next = std::move(slot);
+        batch_.pop_back();
+        return true;
+      }
       ++st.frames;
-      st.bytes += next.size();
-      batch_.push_back(std::move(next));
+      st.bytes += slot.size();
     }
   }
 
@@ -393,7 +403,8 @@ class writer_core {
         cursor += n;
       };
       for (const outbound_frame& f : batch_) {
-        copy(f.encoded().data(), kHeaderSize);
+        std::memcpy(base + cursor, f.encoded().data(), kHeaderSize);  // constant size
+        cursor += kHeaderSize;
         const bytes& payload = f.payload();
         if (payload.size() < below) {
           copy(payload.data(), payload.size());
