@@ -159,6 +159,7 @@ TEST(WriterFlush, ReturnsOnceEverythingAcceptedBeforeIsWritten) {
     flushed.Notify();
   });
   s->g.await_arrivals(1);
+  while (w.stats().flush_waiters < 1) std::this_thread::yield();  // the flusher waits
   EXPECT_FALSE(flushed.HasBeenNotified());  // the writer is held inside write()
   s->g.open();
   flusher.join();

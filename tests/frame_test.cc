@@ -102,7 +102,9 @@ TEST(OutboundFrame, MakeComputesLengthAndMovesLeaveAnInvalidShell) {
   EXPECT_TRUE(g.valid());
   EXPECT_FALSE(f.valid());  // NOLINT(bugprone-use-after-move): documented state
   EXPECT_EQ(f.size(), kHeaderSize);
+  EXPECT_EQ(f.header(), frame_header{}) << "no stale payload_length on an empty frame";
   EXPECT_FALSE(outbound_frame().valid());
+  EXPECT_EQ(outbound_frame().header(), frame_header{});
 }
 
 TEST(Bytes, OwnershipAndViews) {

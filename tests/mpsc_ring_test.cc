@@ -164,6 +164,7 @@ TEST(MpscRing, PopWaitBlocksUntilAnotherThreadPushes) {
       returned.store(true, std::memory_order_release);
     });
     consumer_ready.await_arrivals(1);
+    while (!q.consumer_waiting()) std::this_thread::yield();  // inside pop_wait
     // Nothing was pushed and the ring is open: the consumer cannot have
     // returned (a conforming pop_wait with an infinite deadline waits).
     EXPECT_FALSE(returned.load(std::memory_order_acquire));
@@ -188,6 +189,7 @@ TEST(MpscRing, CloseWakesAConsumerBlockedWithAnInfiniteDeadline) {
       popped = q.pop_wait(out, absl::InfiniteFuture());
     });
     consumer_ready.await_arrivals(1);
+    while (!q.consumer_waiting()) std::this_thread::yield();  // inside pop_wait
     q.close();
     consumer.join();  // hangs forever if close() does not wake it
     EXPECT_FALSE(popped);

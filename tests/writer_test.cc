@@ -114,11 +114,10 @@ TEST(Writer, TrySendAtCapacityFailsAtOnce) {
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(h.try_send(make_frame(i, "")).ok()) << i;
   EXPECT_TRUE(h.is_backpressure_active());
   outbound_frame extra = make_frame(1000, "kept");
-  const absl::Time start = absl::Now();
   absl::Status st = h.try_send(std::move(extra));
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
   EXPECT_NE(st.message().find("max_pending_frames 100"), std::string::npos) << st;
-  EXPECT_LT(absl::Now() - start, absl::Seconds(1));  // not a wait (generous: shared machine)
+  EXPECT_EQ(w.stats().backpressure_waits, 0u) << "try_send never takes the wait path";
   EXPECT_TRUE(extra.valid()) << "a rejected frame is left to the caller";
   s->g.open();
   ASSERT_TRUE(w.close().ok());
@@ -289,7 +288,11 @@ TEST(Writer, ShortWritesOfEverySizeProduceAByteIdenticalStream) {
     const writer_stats st = w.stats();
     EXPECT_EQ(st.bytes_written, expected.size());
     EXPECT_EQ(st.write_calls, buffer->write_calls());
-    if (k < expected.size()) {
+    // What the writer guarantees whatever the batching: no call takes more
+    // than k bytes, and a batch holding the largest frame (> k bytes) cannot
+    // be written in one call.
+    EXPECT_GE(st.write_calls, (expected.size() + k - 1) / k) << "k = " << k;
+    if (k < largest) {
       EXPECT_GT(st.partial_writes, 0u) << "k = " << k;
     }
   }
@@ -361,6 +364,7 @@ TEST(Writer, ProducersWaitingUnderBackpressureWakeOnFailure) {
     EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
     EXPECT_NE(st.message().find("disk on fire"), std::string::npos) << st;
   });
+  while (w.stats().backpressure_waits < 1) std::this_thread::yield();  // the waiter waits
   s->g.open();
   waiter.join();  // would hang for an hour if the waiter were not released
   EXPECT_EQ(w.close().code(), absl::StatusCode::kUnavailable);

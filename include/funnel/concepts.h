@@ -110,6 +110,18 @@ concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q>
 //   s.flush() -> absl::Status      called once at the end of each batch.
 //   s.on_writer_thread_start()     called once on the writer thread before
 //                                  the first write (e.g. to mask SIGPIPE).
+//   s.cancel() noexcept            owner thread, CONCURRENTLY with a write()
+//                                  on the writer thread: makes a write that
+//                                  is blocked (waiting for the peer) return an
+//                                  error promptly, and every later write fail
+//                                  at once. Idempotent. Called only when a
+//                                  close(deadline) or the destructor's
+//                                  shutdown_timeout runs out; without it, such
+//                                  a close waits for the blocked write() to
+//                                  return on its own (e.g. a write timeout).
+//
+// Exceptions: a write(), flush() or hook that throws fails the writer with
+// Internal naming what() (the process lives on); prefer returning a status.
 //
 // Models: posix_writev_sink, memory_sink (policies/sink/).
 template <class S>
@@ -125,6 +137,11 @@ concept flushable_sink = sink<S> && requires(S& s) {
 template <class S>
 concept sink_with_thread_start = sink<S> && requires(S& s) {
   s.on_writer_thread_start();
+};
+template <class S>
+concept cancellable_sink = sink<S> && requires(S& s) {
+  { s.cancel() }
+  noexcept;
 };
 
 // -----------------------------------------------------------------------------

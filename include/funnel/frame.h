@@ -180,7 +180,10 @@ class outbound_frame {
   static absl::StatusOr<outbound_frame> empty(const frame_header& h) { return make(h, bytes()); }
 
   const encoded_header& encoded() const noexcept { return header_; }
+  // The decoded header; all zeros for an empty (default-constructed or
+  // moved-from) frame.
   frame_header header() const noexcept {
+    if (!valid()) return frame_header{};
     // The header was validated when the frame was built, so decoding succeeds.
     return *decode_header(header_, kAbsoluteMaxPayload);
   }

@@ -20,6 +20,7 @@ namespace funnel {
 inline constexpr std::size_t kDefaultMaxPendingFrames = 1024;
 inline constexpr std::size_t kDefaultQueueCapacity = 1024;
 inline constexpr absl::Duration kDefaultBackpressureTimeout = absl::Seconds(5);
+inline constexpr absl::Duration kDefaultShutdownTimeout = absl::Seconds(10);
 
 struct writer_options {
   // Frames accepted (by send/try_send) but not yet completely written. The
@@ -36,6 +37,13 @@ struct writer_options {
   std::size_t queue_capacity = kDefaultQueueCapacity;
   // How long send() waits for pending budget before DeadlineExceeded.
   absl::Duration backpressure_timeout = kDefaultBackpressureTimeout;
+  // How long the destructor (and move-assigning over a running writer) lets
+  // close() drain before it stops the writer: frames still unwritten then
+  // are counted in stats().frames_lost, and a sink with a cancel() hook is
+  // interrupted, so a peer that never reads cannot hang the destructor.
+  // absl::InfiniteDuration() waits for ever. close() without a deadline
+  // always waits for every accepted frame.
+  absl::Duration shutdown_timeout = kDefaultShutdownTimeout;
 };
 
 // OK, or InvalidArgument naming the offending field.
@@ -46,6 +54,11 @@ inline absl::Status validate_options(const writer_options& o) {
   if (o.backpressure_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: backpressure_timeout ",
                                                    absl::FormatDuration(o.backpressure_timeout),
+                                                   " is negative"));
+  }
+  if (o.shutdown_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: shutdown_timeout ",
+                                                   absl::FormatDuration(o.shutdown_timeout),
                                                    " is negative"));
   }
   return absl::OkStatus();

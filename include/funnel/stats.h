@@ -23,7 +23,10 @@ struct writer_stats {
   std::uint64_t partial_writes = 0;         // write calls that took less than offered
   std::uint64_t backpressure_waits = 0;     // sends that had to wait for budget
   std::uint64_t backpressure_timeouts = 0;  // sends that gave up (DeadlineExceeded)
-  std::uint64_t frames_lost = 0;            // accepted, never completely written (sink failed)
+  std::uint64_t frames_lost = 0;            // accepted, never completely written (writer failed)
+  // A gauge, not a counter: threads inside flush() or close() waiting for
+  // the writer at the moment of the snapshot.
+  std::uint64_t flush_waiters = 0;
 };
 
 }  // namespace funnel

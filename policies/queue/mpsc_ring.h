@@ -131,6 +131,10 @@ class mpsc_ring {
     }
   }
 
+  // True while the consumer is in pop_wait's sleep, or committed to it (a
+  // push or close() from now on must wake it). For tests and diagnostics.
+  bool consumer_waiting() const noexcept { return ready_.waiters() != 0; }
+
   void close() noexcept {
     // Release: ordered before notify_all's fence; the consumer's re-check
     // after prepare_wait reads it.

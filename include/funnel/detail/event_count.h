@@ -6,6 +6,11 @@
 // without the notifying side paying for a lock or a system call when nobody
 // sleeps (the eventcount of Dekker/Vyukov fame).
 //
+// The whole waiting side in one call: `ec.await(cond, deadline)` returns true
+// once cond() is true, false if `deadline` passed first. Prefer it; the
+// three-step protocol below is what it runs, for callers that must do work
+// between the steps.
+//
 // Protocol, for a waiter whose condition is `cond()`:
 //     if (cond()) return;
 //     auto key = ec.prepare_wait();     // announces the sleeper
@@ -77,6 +82,26 @@ class event_count {
     waiters_.fetch_sub(1, std::memory_order_relaxed);  // see cancel_wait
     return notified;
   }
+
+  // Blocks until `cond()` is true (returns true) or `deadline` passes with it
+  // still false (returns false). `cond` must be cheap and must not block; it
+  // is called at least once, and again after every notify_all().
+  template <class Cond>
+  bool await(Cond&& cond, absl::Time deadline) {
+    while (!cond()) {
+      const key k = prepare_wait();
+      if (cond()) {
+        cancel_wait();
+        return true;
+      }
+      if (!commit_wait(k, deadline)) return cond();
+    }
+    return true;
+  }
+
+  // Threads between prepare_wait() and the end of their wait, right now.
+  // Relaxed: a diagnostic (tests use it to know a thread is about to sleep).
+  std::uint32_t waiters() const noexcept { return waiters_.load(std::memory_order_relaxed); }
 
   void notify_all() noexcept {
     // Pairs with the fence in prepare_wait: orders the caller's state change

@@ -70,6 +70,8 @@ class pending_budget {
   // Counts a successful send; on the same cache line as frames_, which the
   // producer owns already after its CAS. Relaxed: a statistic.
   void count_accepted() noexcept { accepted_.fetch_add(1, std::memory_order_relaxed); }
+  // Takes back a count_accepted() whose frame never reached the queue.
+  void uncount_accepted() noexcept { accepted_.fetch_sub(1, std::memory_order_relaxed); }
   std::uint64_t accepted() const noexcept { return accepted_.load(std::memory_order_relaxed); }
 
   // seq_cst: part of the shutdown handshake (see above).

@@ -1,0 +1,80 @@
+// funnel/detail/policy_checks.h
+// -----------------------------------------------------------------------------
+// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
+//
+// `check_policies<Q, S, B, Bt>()`: checks each policy of a basic_writer
+// against its concept (funnel/concepts.h) member by member, so that a policy
+// missing something fails with one `static_assert` sentence naming the member
+// instead of a page of template errors. tests/compile_fail/ pins the wording.
+#ifndef FUNNEL_DETAIL_POLICY_CHECKS_H_
+#define FUNNEL_DETAIL_POLICY_CHECKS_H_
+
+#include <concepts>
+#include <cstddef>
+
+#include "funnel/concepts.h"
+
+namespace funnel::detail {
+
+// Checks each policy against its concept member by member, so that a policy
+// missing something fails with a sentence naming it.
+template <class Q, class S, class B, class Bt>
+consteval bool check_policies() {
+  static_assert(std::constructible_from<Q, std::size_t>,
+                "funnel: the Queue policy needs a constructor Q(std::size_t capacity)");
+  static_assert(queue_has_try_push<Q>,
+                "funnel: the Queue policy needs `bool try_push(outbound_frame&)`");
+  static_assert(queue_has_try_pop<Q>,
+                "funnel: the Queue policy needs `bool try_pop(outbound_frame&)`");
+  static_assert(queue_has_pop_wait<Q>,
+                "funnel: the Queue policy needs `bool pop_wait(outbound_frame&, absl::Time)`");
+  static_assert(queue_has_close<Q>, "funnel: the Queue policy needs `void close()`");
+  static_assert(queue_has_capacity<Q>,
+                "funnel: the Queue policy needs `std::size_t capacity() const`");
+  static_assert(std::move_constructible<S>, "funnel: the Sink policy must be move-constructible");
+  static_assert(sink_has_write<S>,
+                "funnel: the Sink policy needs `absl::StatusOr<std::size_t> "
+                "write(std::span<const funnel::const_buffer>)`");
+  static_assert(std::default_initializable<B>,
+                "funnel: the Backpressure policy must be default-constructible");
+  static_assert(std::move_constructible<B>,
+                "funnel: the Backpressure policy must be move-constructible");
+  static_assert(backpressure_has_wait<B>,
+                "funnel: the Backpressure policy needs `bool wait(absl::FunctionRef<bool()>, "
+                "absl::Time)`");
+  static_assert(backpressure_has_notify<B>,
+                "funnel: the Backpressure policy needs `void notify()`");
+  static_assert(std::copy_constructible<Bt>, "funnel: the Batcher policy must be copyable");
+  static_assert(batcher_has_admits<Bt>,
+                "funnel: the Batcher policy needs `bool admits(const batch_stats&, std::size_t) "
+                "const`");
+  static_assert(batcher_has_hint<Bt>,
+                "funnel: the Batcher policy needs `std::size_t max_frames_hint() const`");
+  // Optional hooks: a member with a hook's name but the wrong signature
+  // would be silently ignored, so it is an error instead.
+  if constexpr (requires { &S::flush; }) {
+    static_assert(flushable_sink<S>, "funnel: the Sink's flush() must return absl::Status");
+  }
+  if constexpr (requires { &S::on_writer_thread_start; }) {
+    static_assert(sink_with_thread_start<S>,
+                  "funnel: the Sink's on_writer_thread_start() must take no arguments");
+  }
+  if constexpr (requires { &S::cancel; }) {
+    static_assert(cancellable_sink<S>,
+                  "funnel: the Sink's cancel() must take no arguments and be noexcept");
+  }
+  if constexpr (requires { &Bt::linger; }) {
+    static_assert(batcher_with_linger<Bt>,
+                  "funnel: the Batcher's linger(const batch_stats&) must be const and return "
+                  "absl::Duration");
+  }
+  if constexpr (requires { &Bt::coalesce_below; }) {
+    static_assert(batcher_with_coalescing<Bt>,
+                  "funnel: the Batcher's coalesce_below() must be const and return a size");
+  }
+  return queue<Q> && sink<S> && backpressure<B> && batcher<Bt>;
+}
+
+}  // namespace funnel::detail
+
+#endif  // FUNNEL_DETAIL_POLICY_CHECKS_H_
