@@ -38,6 +38,7 @@
 #include "funnel/policies/sink/posix_writev_sink.h"
 #include "funnel/presets.h"
 #include "gtest/gtest.h"
+#include "tests/posix_test_util.h"
 #include "tests/test_util.h"
 
 namespace funnel {
@@ -47,150 +48,7 @@ using testing_internal::decode_all;
 using testing_internal::gate;
 using testing_internal::make_frame;
 using testing_internal::wire_bytes;
-
-// --- fds ---------------------------------------------------------------------
-
-// Closes its fd on destruction (unless released earlier).
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset();
-    fd_ = std::exchange(other.fd_, -1);
-    return *this;
-  }
-  ~unique_fd() { reset(); }
-  int get() const { return fd_; }
-  // Forgets the fd without closing it (someone else closed it).
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct fd_pair {
-  unique_fd read_end;
-  unique_fd write_end;
-};
-
-fd_pair make_pipe() {
-  int fds[2];
-  EXPECT_EQ(::pipe(fds), 0) << "pipe: " << errno;
-  return {unique_fd(fds[0]), unique_fd(fds[1])};
-}
-
-fd_pair make_socketpair() {
-  int fds[2];
-  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0) << "socketpair: " << errno;
-  return {unique_fd(fds[0]), unique_fd(fds[1])};
-}
-
-void set_nonblocking(int fd, bool on) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  ASSERT_GE(flags, 0);
-  ASSERT_EQ(::fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK)), 0);
-}
-
-// Shrinks a pipe to one page; returns its new capacity in bytes.
-int shrink_pipe(int fd) {
-  EXPECT_GE(::fcntl(fd, F_SETPIPE_SZ, 4096), 0) << "F_SETPIPE_SZ: " << errno;
-  return ::fcntl(fd, F_GETPIPE_SZ);
-}
-
-bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
-
-// Reads `fd` until EOF on its own thread, `chunk` bytes at most per read().
-// `write_end` is the other end of the pipe or socket: if the test ends early
-// (a failed ASSERT) the destructor closes it, so the thread sees EOF and joins.
-class reader_thread {
- public:
-  reader_thread(int fd, unique_fd& write_end, std::size_t chunk = 1 << 16)
-      : write_end_(write_end), thread_([this, fd, chunk] { run(fd, chunk); }) {}
-  ~reader_thread() {
-    if (thread_.joinable()) {
-      write_end_.reset();
-      thread_.join();
-    }
-  }
-  reader_thread(const reader_thread&) = delete;
-  reader_thread& operator=(const reader_thread&) = delete;
-
-  // Closes the write end, waits for EOF and returns every byte read.
-  std::string close_and_join() {
-    write_end_.reset();
-    thread_.join();
-    EXPECT_EQ(error_, 0) << "read: " << error_;
-    return std::move(data_);
-  }
-
- private:
-  void run(int fd, std::size_t chunk) {
-    std::vector<char> buf(chunk);
-    for (;;) {
-      const ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n > 0) {
-        data_.append(buf.data(), static_cast<std::size_t>(n));
-      } else if (n == 0) {
-        return;
-      } else if (errno != EINTR) {
-        error_ = errno;
-        return;
-      }
-    }
-  }
-
-  unique_fd& write_end_;
-  std::string data_;
-  int error_ = 0;
-  std::thread thread_;  // last: starts once the fields above exist
-};
-
-// A thread that, if the test ends early, is unblocked by `unblock` and joined
-// rather than left to std::terminate.
-class scoped_thread {
- public:
-  scoped_thread(std::function<void()> body, std::function<void()> unblock)
-      : unblock_(std::move(unblock)), thread_(std::move(body)) {}
-  ~scoped_thread() {
-    if (thread_.joinable()) {
-      unblock_();
-      thread_.join();
-    }
-  }
-  void join() { thread_.join(); }
-  pthread_t native_handle() { return thread_.native_handle(); }
-
- private:
-  std::function<void()> unblock_;
-  std::thread thread_;
-};
-
-// Reads exactly `n` bytes (blocking).
-std::string read_exactly(int fd, std::size_t n) {
-  std::string out(n, '\0');
-  std::size_t got = 0;
-  while (got < n) {
-    const ssize_t r = ::read(fd, out.data() + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      ADD_FAILURE() << "read returned " << r << " errno " << errno;
-      break;
-    }
-    got += static_cast<std::size_t>(r);
-  }
-  out.resize(got);
-  return out;
-}
-
-const_buffer as_buffer(std::string_view s) {
-  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
+using namespace posix_test;  // NOLINT: the fd helpers
 
 // --- signals -----------------------------------------------------------------
 
@@ -243,17 +101,6 @@ class deadly_sigpipe {
   sigset_t old_mask_;
 };
 
-// Spins (yielding) until `done()` or a generous guard passes; false on the
-// guard, so a broken library fails the test instead of hanging it.
-bool wait_until(const std::function<bool()>& done, absl::Duration guard = absl::Seconds(60)) {
-  const absl::Time deadline = absl::Now() + guard;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 // --- a posix sink the test can hold inside its first write --------------------
 
 // Wraps posix_writev_sink: every write() first passes a gate (so the test can
@@ -285,12 +132,6 @@ struct gated_posix_sink {
 };
 using gated_posix_writer =
     basic_writer<mpsc_ring, gated_posix_sink, sleep_backpressure, count_batcher>;
-
-std::string payload_for(std::uint32_t i, std::size_t size) {
-  std::string p(size, '\0');
-  for (std::size_t k = 0; k < size; ++k) p[k] = static_cast<char>('a' + (i * 7 + k) % 26);
-  return p;
-}
 
 // --- round trips ---------------------------------------------------------------
 
@@ -730,21 +571,6 @@ TEST(PosixSinkIovMax, WriterBatchOfMoreThanIovMaxRangesArrivesIntact) {
 
 // --- EINTR -------------------------------------------------------------------------
 
-std::atomic<int> g_sigusr1_count{0};
-void count_sigusr1(int) { g_sigusr1_count.fetch_add(1, std::memory_order_relaxed); }
-
-// The number of the system call thread `tid` is blocked in, or -1 when it is
-// running (or /proc does not say).
-long blocked_syscall(pid_t tid) {
-  const std::string path = absl::StrCat("/proc/self/task/", tid, "/syscall");
-  unique_fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (f.get() < 0) return -1;
-  char buf[64] = {};
-  if (::read(f.get(), buf, sizeof buf - 1) <= 0) return -1;
-  if (buf[0] < '0' || buf[0] > '9') return -1;  // "running"
-  return std::strtol(buf, nullptr, 10);
-}
-
 // Deterministic: the writing thread is observed (through /proc) blocked in
 // writev on a full pipe before the signal is sent, so the signal interrupts
 // that very call; with a handler installed without SA_RESTART, writev fails
@@ -786,7 +612,8 @@ TEST(PosixSinkEintr, InterruptedWriteIsRetried) {
   set_nonblocking(p.write_end.get(), false);
   ASSERT_GT(prefilled, 0u);
 
-  posix_writev_sink sink(p.write_end.get());
+  // A blocking pipe, left blocking, so that the thread blocks in writev itself.
+  posix_writev_sink sink(p.write_end.get(), {.interruptible_pipes = false});
   const std::string msg = payload_for(3, 100);
   const const_buffer b = as_buffer(msg);
   std::atomic<pid_t> tid{0};

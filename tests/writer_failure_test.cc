@@ -140,6 +140,34 @@ TEST(WriterFailure, AQueueThatBreaksItsContractFailsTheWriterAndCountsExactly) {
   EXPECT_EQ(decode_all(buffer->contents()).size(), st.frames_written);
 }
 
+// A Queue whose 3rd push throws on the producer's thread.
+struct throwing_push_queue : mpsc_ring {
+  using mpsc_ring::mpsc_ring;
+  bool try_push(outbound_frame& f) {
+    if (++pushes_ == 3) throw std::runtime_error("push exploded");
+    return mpsc_ring::try_push(f);
+  }
+  int pushes_ = 0;  // producers: one thread in the test
+};
+
+TEST(WriterFailure, AProducerSideThrowReachesTheCallerAndLeavesTheWriterUntouched) {
+  memory_sink sink;
+  auto buffer = sink.buffer();
+  basic_writer<throwing_push_queue, memory_sink, sleep_backpressure, count_batcher> w(
+      std::move(sink));
+  auto h = w.handle();
+  ASSERT_TRUE(h.send(make_frame(1, "a")).ok());
+  ASSERT_TRUE(h.send(make_frame(2, "b")).ok());
+  EXPECT_THROW((void)h.send(make_frame(3, "c")), std::runtime_error);
+  ASSERT_TRUE(h.send(make_frame(4, "d")).ok());
+  EXPECT_TRUE(w.flush().ok());
+  EXPECT_EQ(h.pending_count(), 0u) << "the thrown frame's budget was given back";
+  EXPECT_TRUE(w.close().ok());
+  EXPECT_EQ(w.stats().frames_accepted, 3u);
+  EXPECT_EQ(w.stats().frames_written, 3u);
+  EXPECT_EQ(decode_all(buffer->contents()).size(), 3u);
+}
+
 // The first write is held at a gate and succeeds; every later one fails.
 struct gated_then_failing_sink {
   gated_sink inner;

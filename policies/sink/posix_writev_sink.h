@@ -18,20 +18,32 @@
 //     around the call and consumes the signal it raised. A closed reader
 //     becomes an error status "writev to fd N: Broken pipe".
 //   * errors carry the errno text: absl::ErrnoToStatus.
+//   * cancel() (called by close(deadline) / the destructor's shutdown_timeout
+//     from the owner thread) interrupts a write waiting for the peer and fails
+//     every later write with Cancelled: a socket is shut down for writing
+//     (shutdown(SHUT_WR): a blocked sendmsg returns at once, the peer sees
+//     EOF); a wait in poll() is woken through a wake pipe the sink owns. A
+//     blocking pipe cannot be interrupted in writev, so by default the sink
+//     puts a pipe's fd in non-blocking mode (and restores its flags in the
+//     destructor when the fd is borrowed); writes then wait in poll().
+//     `options.interruptible_pipes = false` leaves the flags alone.
 //
 // Ownership: by default the fd is borrowed (the caller closes it after the
 // writer is closed); `fd_ownership::owned` closes it in the destructor.
 //
 // Cost on the hot path: one writev/sendmsg per call plus copying the gather
 // list into the sink's reused iovec array (16 bytes per range).
-// Thread-safety: one thread at a time (the writer's).
-// Memory ordering: none of its own.
+// Thread-safety: cancel() from any thread, concurrently with write().
+// Memory ordering: cancel() stores `cancelled` (release) before it wakes the
+// writer; write() reads it (acquire) after poll() or a failed call.
 // Blocking: in the system call, and in poll() when the fd would block.
-// Allocation: the iovec array (IOV_MAX entries) once, on first use.
+// Allocation: the iovec array (IOV_MAX entries) once, on first use; for pipes
+// and sockets, a small cancel state (and its wake pipe) at construction.
 #ifndef FUNNEL_POLICIES_SINK_POSIX_WRITEV_SINK_H_
 #define FUNNEL_POLICIES_SINK_POSIX_WRITEV_SINK_H_
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>  // IOV_MAX
 #include <poll.h>
 #include <pthread.h>
@@ -42,6 +54,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -65,25 +78,56 @@ class posix_writev_sink {
     // write fails with DeadlineExceeded.
     absl::Duration write_timeout = absl::InfiniteDuration();
     fd_ownership ownership = fd_ownership::borrowed;
+    // Make a blocking pipe non-blocking so that cancel() can interrupt a
+    // write to a reader that stopped reading (see above).
+    bool interruptible_pipes = true;
   };
 
   explicit posix_writev_sink(int fd) : posix_writev_sink(fd, options{}) {}
   posix_writev_sink(int fd, options o) : fd_(fd), options_(o) {
     struct stat st;
-    is_socket_ = ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    const bool known = ::fstat(fd, &st) == 0;
+    is_socket_ = known && S_ISSOCK(st.st_mode);
+    const bool is_pipe = known && S_ISFIFO(st.st_mode);
+    if (is_socket_ || is_pipe) cancel_ = std::make_unique<cancel_state>();
+    if (is_pipe && options_.interruptible_pipes) {
+      const int flags = ::fcntl(fd, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0 &&
+          ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) {
+        restore_flags_ = flags;
+      }
+    }
   }
 
   posix_writev_sink(posix_writev_sink&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),
         options_(other.options_),
         is_socket_(other.is_socket_),
-        iov_(std::move(other.iov_)) {}
+        restore_flags_(std::exchange(other.restore_flags_, -1)),
+        iov_(std::move(other.iov_)),
+        cancel_(std::move(other.cancel_)) {}
   posix_writev_sink& operator=(posix_writev_sink&&) = delete;
   posix_writev_sink(const posix_writev_sink&) = delete;
   posix_writev_sink& operator=(const posix_writev_sink&) = delete;
 
   ~posix_writev_sink() {
-    if (fd_ >= 0 && options_.ownership == fd_ownership::owned) ::close(fd_);
+    if (fd_ < 0) return;
+    if (options_.ownership == fd_ownership::owned) {
+      ::close(fd_);
+    } else if (restore_flags_ >= 0) {
+      ::fcntl(fd_, F_SETFL, restore_flags_);  // the caller's fd as it was
+    }
+  }
+
+  // Interrupts a write waiting for the peer; every later write fails with
+  // Cancelled. Any thread, concurrently with write(); idempotent.
+  void cancel() noexcept {
+    if (!cancel_) return;  // regular files and devices: writes do not wait for a peer
+    // Release: pairs with the acquire in cancelled(); stored before the wake.
+    if (cancel_->cancelled.exchange(true, std::memory_order_release)) return;
+    if (is_socket_) ::shutdown(fd_, SHUT_WR);  // a blocked sendmsg returns EPIPE
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t n = ::write(cancel_->wake[1], &byte, 1);  // wakes poll()
   }
 
   int fd() const noexcept { return fd_; }
@@ -98,6 +142,7 @@ class posix_writev_sink {
   }
 
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
+    if (cancelled()) return cancelled_status();
     if (!iov_) iov_ = std::make_unique<iovec[]>(kMaxIov);
     const std::size_t count = std::min(buffers.size(), kMaxIov);
     for (std::size_t i = 0; i < count; ++i) {
@@ -113,6 +158,7 @@ class posix_writev_sink {
         if (absl::Status s = wait_writable(); !s.ok()) return s;
         continue;
       }
+      if (cancelled()) return cancelled_status();  // e.g. EPIPE after our own shutdown
       return absl::ErrnoToStatus(err,
                                  absl::StrCat(is_socket_ ? "sendmsg" : "writev", " to fd ", fd_));
     }
@@ -120,6 +166,34 @@ class posix_writev_sink {
 
  private:
   static constexpr std::size_t kMaxIov = IOV_MAX;
+
+  // Shared by write() and cancel(): the flag and a non-blocking wake pipe.
+  struct cancel_state {
+    std::atomic<bool> cancelled{false};
+    int wake[2] = {-1, -1};
+    cancel_state() {
+      if (::pipe(wake) == 0) {
+        for (int fd : wake) {
+          ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+          ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+      }
+    }
+    ~cancel_state() {
+      for (int fd : wake) {
+        if (fd >= 0) ::close(fd);
+      }
+    }
+  };
+
+  bool cancelled() const noexcept {
+    // Acquire: pairs with the release in cancel().
+    return cancel_ && cancel_->cancelled.load(std::memory_order_acquire);
+  }
+  absl::Status cancelled_status() const {
+    return absl::CancelledError(
+        absl::StrCat("write to fd ", fd_, " cancelled: the writer was stopped (close deadline)"));
+  }
 
   // Per thread: has this thread blocked SIGPIPE for good (the writer thread)?
   static bool& sigpipe_blocked_here() noexcept {
@@ -181,9 +255,10 @@ class posix_writev_sink {
         timeout_ms = static_cast<int>(std::min<int64_t>(
             absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
       }
-      pollfd p{fd_, POLLOUT, 0};
-      const int r = ::poll(&p, 1, timeout_ms);
-      if (r > 0) return absl::OkStatus();  // writable, or an error the next write reports
+      pollfd p[2] = {{fd_, POLLOUT, 0}, {cancel_ ? cancel_->wake[0] : -1, POLLIN, 0}};
+      const int r = ::poll(p, 2, timeout_ms);  // a negative fd is ignored
+      if (cancelled()) return cancelled_status();
+      if (r > 0 && p[0].revents != 0) return absl::OkStatus();  // or an error write reports
       if (r < 0 && errno != EINTR) {
         return absl::ErrnoToStatus(errno, absl::StrCat("poll on fd ", fd_));
       }
@@ -193,7 +268,9 @@ class posix_writev_sink {
   int fd_;
   options options_;
   bool is_socket_ = false;
+  int restore_flags_ = -1;  // the fd's flags before we set O_NONBLOCK, or -1
   std::unique_ptr<iovec[]> iov_;
+  std::unique_ptr<cancel_state> cancel_;  // pipes and sockets only
 };
 
 }  // namespace funnel
