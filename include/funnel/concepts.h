@@ -111,7 +111,8 @@ concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q>
 //   s.on_writer_thread_start()     called once on the writer thread before
 //                                  the first write (e.g. to mask SIGPIPE).
 //
-// Models: posix_writev_sink, memory_sink (policies/sink/).
+// Models: posix_writev_sink, memory_sink, and on Windows win32_handle_sink,
+// win32_socket_sink (policies/sink/).
 template <class S>
 concept sink_has_write = requires(S& s, std::span<const const_buffer> b) {
   { s.write(b) } -> std::same_as<absl::StatusOr<std::size_t>>;
