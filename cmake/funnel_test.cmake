@@ -1,3 +1,6 @@
+# The host-side checks (docs_in_sync, cmake_tests_in_sync) need Python.
+find_package(Python3 COMPONENTS Interpreter)
+
 # funnel_cc_test(): one GoogleTest binary, one ctest test, like a Bazel cc_test.
 #
 #   funnel_cc_test(<name> SRCS <files> DEPS <targets> [DEFINES <defs>]
