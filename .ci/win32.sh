@@ -9,7 +9,9 @@
 #   ~/.cache/funnel/win32-deps-<key>   Abseil + GoogleTest for Windows
 #                                      (scripts/build_cmake_deps.sh win32)
 #   ~/.cache/funnel/wine-prefix        the Wine prefix (wineboot, ~12 s cold)
-#   ~/.cache/funnel/cmake-win32-<key>  the build directory
+#   ~/.cache/funnel/ccache             compiled objects (ccache, paths relative
+#                                      to the checkout, so a fresh clone hits too);
+#                                      the build directory is .build/cmake-win32
 # Wine's helper processes inherit stdio and would keep a pipe (ctest, tee,
 # CI's log) open for ever: wineserver is started first with all stdio on
 # /dev/null, ctest has a --timeout, and wineserver -k runs on exit.
@@ -26,7 +28,13 @@ for tool in x86_64-w64-mingw32-g++-posix wine wineserver cmake ninja; do
 done
 
 prefix="$(bash scripts/build_cmake_deps.sh win32)"
-work="${cache}/cmake-win32-$(printf '%s' "${repo}" | sha256sum | cut -c1-10)"
+work="${repo}/.build/cmake-win32"
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${cache}/ccache" CCACHE_BASEDIR="${repo}" CCACHE_NOHASHDIR=true
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-3G}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 
 export WINEPREFIX="${cache}/wine-prefix"
 export WINEDEBUG="-all,err+module"
@@ -47,7 +55,7 @@ if ! wine cmd /c exit 0 </dev/null >/dev/null 2>&1; then
 fi
 
 log "configure + build (${work})"
-cmake -S . -B "${work}" -G Ninja \
+cmake -S . -B "${work}" -G Ninja "${launcher[@]}" \
   -DCMAKE_TOOLCHAIN_FILE="${repo}/cmake/toolchains/mingw-w64-x86_64-posix.cmake" \
   -DCMAKE_PREFIX_PATH="${prefix}" -DFUNNEL_BOOST_INCLUDE_DIR="${prefix}/boost-include" \
   -DFUNNEL_INSTALL=OFF >/dev/null

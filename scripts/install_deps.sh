@@ -2,7 +2,8 @@
 # Installs everything the funnel build needs, idempotently:
 #   * Debian packages: Bazel 4.2.3 (bazel-bootstrap) with Debian's skylib and
 #     platforms, g++, Boost (Hana), GoogleTest/GoogleMock, Google Benchmark,
-#     clang-format, and dpkg-dev (for `apt-get source`); CMake and Ninja;
+#     clang-format, and dpkg-dev (for `apt-get source`); CMake, Ninja and
+#     ccache;
 #     for the Win32 lane, mingw-w64 (posix threads), Wine and GoogleTest's
 #     source;
 #   * Abseil's *source* (Debian's abseil source package, Debian patches
@@ -43,6 +44,7 @@ readonly PACKAGES=(
   # Windows; mingw-w64 with the posix thread model; Wine to run the tests.
   cmake
   ninja-build
+  ccache
   googletest
   g++-mingw-w64-x86-64-posix
   wine
