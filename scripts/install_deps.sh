@@ -2,7 +2,10 @@
 # Installs everything the funnel build needs, idempotently:
 #   * Debian packages: Bazel 4.2.3 (bazel-bootstrap) with Debian's skylib and
 #     platforms, g++, Boost (Hana), GoogleTest/GoogleMock, Google Benchmark,
-#     clang-format, and dpkg-dev (for `apt-get source`);
+#     clang-format, and dpkg-dev (for `apt-get source`); CMake, Ninja and
+#     ccache;
+#     for the Win32 lane, mingw-w64 (posix threads), Wine and GoogleTest's
+#     source;
 #   * Abseil's *source* (Debian's abseil source package, Debian patches
 #     applied, then our own third_party/abseil/*.patch), unpacked to
 #     /opt/funnel-deps/abseil, where WORKSPACE expects it. Bazel builds it from
@@ -36,6 +39,16 @@ readonly PACKAGES=(
   clang-format
   dpkg-dev
   ca-certificates
+  # The CMake build (.ci/cmake.sh) and the Win32 lane (.ci/win32.sh):
+  # cmake + ninja; GoogleTest's source (/usr/src/googletest) to build it for
+  # Windows; mingw-w64 with the posix thread model; Wine to run the tests.
+  cmake
+  ninja-build
+  ccache
+  googletest
+  g++-mingw-w64-x86-64-posix
+  wine
+  wine64
 )
 
 log() { echo "install_deps: $*" >&2; }

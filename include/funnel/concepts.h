@@ -123,7 +123,8 @@ concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q>
 // Exceptions: a write(), flush() or hook that throws fails the writer with
 // Internal naming what() (the process lives on); prefer returning a status.
 //
-// Models: posix_writev_sink, memory_sink (policies/sink/).
+// Models: posix_writev_sink, memory_sink, and on Windows win32_handle_sink,
+// win32_socket_sink (policies/sink/).
 template <class S>
 concept sink_has_write = requires(S& s, std::span<const const_buffer> b) {
   { s.write(b) } -> std::same_as<absl::StatusOr<std::size_t>>;

@@ -19,7 +19,8 @@
 // The presets shipped:
 //   procwire_preset  the Rust seed writer as one instantiation: lock-free MPSC
 //                    queue of 1024, sleep backpressure (100 µs polls, 5 s
-//                    timeout, 1024 frames), batches of 64, writev on an fd.
+//                    timeout, 1024 frames), batches of 64, writev on an fd
+//                    (on Windows: win32_handle_sink, WriteFile on a HANDLE).
 //                    Its defects are not part of it: the bound is exact, the
 //                    writer thread sleeps when idle, buffers are reused, lost
 //                    frames are counted.
@@ -38,7 +39,11 @@
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
+#if defined(_WIN32)
+#include "funnel/policies/sink/win32_handle_sink.h"
+#else
 #include "funnel/policies/sink/posix_writev_sink.h"
+#endif
 
 namespace funnel {
 
@@ -135,7 +140,12 @@ using with = typename decltype(detail::replace<Preset, Policy>(detail::axis_of<P
 
 // --- presets -------------------------------------------------------------------
 
+#if defined(_WIN32)
+// On Windows the seed's "writev on an fd" is WriteFile on a HANDLE (a pipe).
+using procwire_preset = policy_set<mpsc_ring, win32_handle_sink, sleep_backpressure, count_batcher>;
+#else
 using procwire_preset = policy_set<mpsc_ring, posix_writev_sink, sleep_backpressure, count_batcher>;
+#endif
 using procwire_writer = writer_for<procwire_preset>;
 
 }  // namespace funnel

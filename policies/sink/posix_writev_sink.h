@@ -5,7 +5,7 @@
 //
 // When to use: any fd on Linux/macOS. Sockets go through sendmsg() with
 // MSG_NOSIGNAL; everything else through writev().
-// When not to use: Windows (a Win32 HANDLE/SOCKET sink is planned, not shipped).
+// When not to use: Windows (win32_handle_sink, win32_socket_sink).
 //
 // Behaviour:
 //   * takes at most IOV_MAX ranges per call (the writer resumes with the rest);
