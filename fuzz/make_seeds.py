@@ -98,11 +98,12 @@ PASS, SHORT, FAIL, FAIL_AFTER, SHORTS, RANDOM = range(6)
 SEND, TRY, BARRIER, FLUSH, CLOSE, BIG = 0, 2, 4, 5, 6, 7
 
 
-def writer(name, policies, a, b, max_frames, max_bytes, cap, script, ops):
+def writer(name, policies, a, b, max_frames, max_bytes, cap, script, ops, boundary=None):
     data = u8(policies) + u8(a) + u16(b) + u8(max_frames - 1) + u16(max_bytes) + u8(cap)
     data += u8(len(script))
     for entry in script:
         data += bytes(entry)
+    data += u8(0 if boundary is None else 0x80 | boundary)
     for op in ops:
         data += bytes(op)
     write("writer_fuzz", name, data)
@@ -141,3 +142,13 @@ writer("close_then_everything", 0b001100, 1, 0, 3, 0, 0, [],
        [send(0, b"a"), [CLOSE], send(1, b"b"), send(1, b"c", False), [BARRIER], [FLUSH],
         [CLOSE]])
 writer("no_ops", 0, 0, 0, 1, 0, 0, [], [])
+# Frames of 21 bytes (11 + 10): the sink fails exactly after the second, in
+# the middle of one batch, and again with short writes that end there.
+three = [send(0, b"x" * 10), send(1, b"y" * 10), send(2, b"z" * 10), [BARRIER]]
+writer("fail_after_bytes_on_frame_boundary", 0b000000, 15, 0, 8, 0, 0, [[FAIL_AFTER, 0, 42]],
+       three)
+writer("boundary_fault_second_frame", 0b100000, 15, 0, 8, 0, 0, [], three, boundary=1)
+writer("boundary_fault_short_writes", 0b010010, 15, 0, 8, 0, 0, [[SHORTS, 7]],
+       three + [send(3, b"w"), [CLOSE]], boundary=1)
+writer("boundary_fault_first_frame_at_close", 0b001001, 3, 0, 8, 0, 3, [],
+       [send(0, b""), send(1, b"late")], boundary=0)

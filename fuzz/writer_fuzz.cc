@@ -5,7 +5,9 @@
 //
 // The sink is the testing kit's fault_injecting_sink (funnel/testing/
 // fault_sink.h) over a memory_sink, with a fuzzed script: passes, short
-// writes, random short writes, a hard failure, a failure after N bytes.
+// writes, random short writes, a hard failure, a failure after N bytes;
+// wrapped in boundary_fault_sink, which can fail exactly at the end of a
+// chosen frame (where written and lost frames divide).
 //
 // The model: the frames accepted so far (their wire bytes in order), the
 // pending frames and bytes since the last barrier, and whether the writer is
@@ -36,6 +38,8 @@
 //   u8  n           n & 7 fault script entries, each u8 kind + arguments:
 //                   0 pass, 1 short_write(u8), 2 fail, 3 fail_after_bytes(u16),
 //                   4 short_writes(u8), 5 random_short_writes(u8 seed, u8 k)
+//   u8  boundary    bit 7 set: fail exactly at the end of accepted frame
+//                   number (boundary & 63), see boundary_fault_sink
 //   ...             operations until the input ends (at most 256), u8 each:
 //                   op % 8: 0-1 send, 2-3 try_send (producer op / 8 % 4,
 //                   then u8 length and the payload), 4 barrier, 5 flush()
@@ -43,8 +47,10 @@
 //                   would wait forever), 6 close, 7 send of a large frame
 //                   (u16 length % 4096, patterned payload)
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -58,6 +64,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
+#include "funnel/buffer.h"
 #include "funnel/bytes.h"
 #include "funnel/frame.h"
 #include "funnel/frame_decoder.h"
@@ -71,13 +78,62 @@
 namespace funnel::fuzzing {
 namespace {
 
+constexpr std::string_view kInjected = "injected fault";
+
 using funnel::testing::fault;
 using funnel::testing::fault_injecting_sink;
-using sink_type = fault_injecting_sink<memory_sink>;
+
+// The failure the fault script cannot aim: exactly at the end of the k-th
+// accepted frame, where written and lost frames divide in fail_and_drain.
+// The driver publishes that stream offset when it accepts frame k; the sink
+// then takes bytes up to it and fails the next call.
+struct boundary_target {
+  std::atomic<std::uint64_t> offset{std::numeric_limits<std::uint64_t>::max()};
+};
+
+template <class Inner>
+class boundary_fault_sink {
+ public:
+  boundary_fault_sink(Inner inner, std::shared_ptr<const boundary_target> target)
+      : inner_(std::move(inner)), target_(std::move(target)) {}
+
+  absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
+    // Acquire: pairs with the driver's release store (also ordered by the
+    // gate's mutex, since the writer sees the frame only after release()).
+    const std::uint64_t at = target_->offset.load(std::memory_order_acquire);
+    if (failed_ || taken_ >= at) {
+      failed_ = true;
+      return absl::DataLossError(absl::StrCat(kInjected, " at stream offset ", at));
+    }
+    std::span<const const_buffer> offer = buffers;
+    if (at - taken_ < total_size(buffers)) {
+      std::size_t limit = at - taken_;
+      cut_.clear();
+      for (const const_buffer& b : buffers) {
+        const std::size_t take = std::min(limit, b.size);
+        cut_.push_back({b.data, take});
+        limit -= take;
+        if (limit == 0) break;
+      }
+      offer = cut_;
+    }
+    absl::StatusOr<std::size_t> n = inner_.write(offer);
+    if (n.ok()) taken_ += *n;
+    return n;
+  }
+
+ private:
+  Inner inner_;
+  std::shared_ptr<const boundary_target> target_;
+  std::uint64_t taken_ = 0;
+  bool failed_ = false;
+  std::vector<const_buffer> cut_;
+};
+
+using sink_type = boundary_fault_sink<fault_injecting_sink<memory_sink>>;
 
 constexpr int kProducers = 4;
 constexpr std::size_t kMaxOps = 256;
-constexpr std::string_view kInjected = "injected fault";
 
 struct script_info {
   std::vector<fault> script;
@@ -122,6 +178,7 @@ struct config {
   std::size_t max_frames = 1;
   std::size_t max_bytes = 0;
   std::size_t sink_cap = 0;
+  std::optional<std::size_t> boundary_frame;  // fail at the end of this accepted frame
 };
 
 // The writer, driven through the schedule, checked against the model.
@@ -130,12 +187,14 @@ class driver {
  public:
   driver(const config& c, std::shared_ptr<queue_gate> gate, Writer& w,
          std::shared_ptr<const memory_sink_buffer> out,
-         std::shared_ptr<const funnel::testing::fault_sink_state> faults, bool can_fail)
+         std::shared_ptr<const funnel::testing::fault_sink_state> faults,
+         std::shared_ptr<boundary_target> boundary, bool can_fail)
       : c_(c),
         gate_(std::move(gate)),
         w_(w),
         out_(std::move(out)),
         faults_(std::move(faults)),
+        boundary_(std::move(boundary)),
         can_fail_(can_fail) {
     for (int p = 0; p < kProducers; ++p) handles_.push_back(w_.handle());
   }
@@ -175,6 +234,10 @@ class driver {
     ++pending_frames_;
     pending_bytes_ += cost;
     frame_ends_.push_back(stream_.size() + cost);
+    if (c_.boundary_frame == frame_ends_.size() - 1) {
+      // Release: pairs with the sink's acquire load.
+      boundary_->offset.store(frame_ends_.back(), std::memory_order_release);
+    }
     stream_ += std::string(reinterpret_cast<const char*>(f->encoded().data()), kHeaderSize);
     stream_ += f->payload().as_string_view();
   }
@@ -317,6 +380,7 @@ class driver {
   Writer& w_;
   std::shared_ptr<const memory_sink_buffer> out_;
   std::shared_ptr<const funnel::testing::fault_sink_state> faults_;
+  std::shared_ptr<boundary_target> boundary_;
   const bool can_fail_;
   std::vector<typename Writer::handle_type> handles_;
 
@@ -337,8 +401,10 @@ void run(const config& c, Batcher batcher, script_info script, fuzz_input& in) {
   if (c.sink_cap != 0) mo.max_bytes_per_write = c.sink_cap;
   memory_sink mem(mo);
   auto out = mem.buffer();
-  sink_type sink(std::move(mem), std::move(script.script));
-  auto faults = sink.state();
+  fault_injecting_sink<memory_sink> scripted(std::move(mem), std::move(script.script));
+  auto faults = scripted.state();
+  auto boundary = std::make_shared<boundary_target>();
+  sink_type sink(std::move(scripted), boundary);
 
   writer_options o;
   o.max_pending_frames = c.max_frames;
@@ -352,7 +418,8 @@ void run(const config& c, Batcher batcher, script_info script, fuzz_input& in) {
     queue_gate::scoped_install install(gate);
     w.emplace(std::move(sink), o, Backpressure(), batcher);
   }
-  driver<writer> d(c, gate, *w, out, faults, script.can_fail);
+  driver<writer> d(c, gate, *w, out, faults, boundary,
+                   script.can_fail || c.boundary_frame.has_value());
 
   std::uint8_t pattern[4096];
   for (std::size_t i = 0; i < sizeof pattern; ++i) pattern[i] = static_cast<std::uint8_t>(i * 7);
@@ -401,6 +468,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   c.max_bytes = in.u16() % 2048;
   c.sink_cap = in.u8();
   script_info script = read_script(in);
+  if (const std::uint8_t k = in.u8(); (k & 0x80) != 0) c.boundary_frame = k & 0x3F;
   choose_queue(policies, [&](auto queue) {
     choose_backpressure(policies >> 2, [&](auto backpressure) {
       choose_batcher(policies >> 4, a, b, [&](auto batcher) {
