@@ -22,7 +22,7 @@ fi
 
 log() { echo "fuzz: $*" >&2; }
 
-bin="$(bash fuzz/build.sh)"
+bin="$(bash fuzz/build.sh "${targets[@]}")"
 mkdir -p "${ARTIFACTS}"
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT

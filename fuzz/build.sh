@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (fuzz/*_fuzz.cc) with clang-14 and
 # -fsanitize=fuzzer,address,undefined, outside Bazel:
 #
-#   bash fuzz/build.sh            # prints the directory holding the binaries
+#   bash fuzz/build.sh [TARGET...]   # prints the directory holding the binaries
+#                                    # (all targets, or the ones named)
 #
 # Why not a Bazel config: Bazel 4 takes the C compiler from CC when it
 # configures its toolchain, so a clang config in the same output base would
@@ -26,7 +27,17 @@ readonly ABSL_DIR=/opt/funnel-deps/abseil
 readonly CXX="${FUZZ_CXX:-clang++-14}"
 readonly CACHE="${FUNNEL_FUZZ_CACHE:-${HOME}/.cache/funnel/fuzz}"
 readonly JOBS="${JOBS:-2}"
-readonly TARGETS=(decoder_fuzz partial_write_fuzz writer_fuzz)
+if (($#)); then
+  TARGETS=("$@")
+else
+  TARGETS=(decoder_fuzz partial_write_fuzz writer_fuzz)
+fi
+for t in "${TARGETS[@]}"; do
+  [[ -f "${REPO}/fuzz/${t}.cc" ]] || {
+    echo "fuzz/build: no such target: ${t} (fuzz/${t}.cc)" >&2
+    exit 2
+  }
+done
 
 log() { echo "fuzz/build: $*" >&2; }
 

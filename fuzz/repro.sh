@@ -12,5 +12,5 @@ if (($# != 2)); then
 fi
 input="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bin="$(bash fuzz/build.sh)"
+bin="$(bash fuzz/build.sh "$1")"
 exec "${bin}/$1" -runs=1 "${input}"
