@@ -5,7 +5,8 @@
 # payloads of 0..64 KiB); interop/verify.mjs decodes it with the pinned
 # @procwire/protocol FrameBuffer and checks per-producer order, loss,
 # duplicates and every payload byte. Once over a real pipe (stdout -> stdin),
-# once over a real AF_UNIX socket (one connection per configuration).
+# once over a real AF_UNIX socket (one connection per configuration). Then a
+# self-test: streams broken on purpose (interop/tamper.mjs) must be rejected.
 #
 #   bash .ci/interop.sh            # INTEROP_FRAMES (default 32) frames per producer
 #
@@ -56,6 +57,24 @@ if ((writer_rc != 0 || verifier_rc != 0)); then
   log "FAILED: socket (writer exit ${writer_rc}, verifier exit ${verifier_rc})"
   failed=1
 fi
+
+# The check must be able to fail: a stream with one frame dropped, one
+# duplicated or one payload byte flipped (interop/tamper.mjs) must be rejected.
+log "== self-test: verify.mjs must reject a tampered stream"
+for mode in drop dup flip; do
+  set +e
+  "${writer}" --pipe --frames 2 --seed 7 2>/dev/null | node interop/tamper.mjs "${mode}" 40 |
+    node interop/verify.mjs --pipe >"${work}/tamper-${mode}.log"
+  rc=("${PIPESTATUS[@]}")
+  set -e
+  if ((rc[0] != 0 || rc[1] != 0 || rc[2] != 1)); then
+    log "FAILED: self-test ${mode}: exits ${rc[*]} (writer, tamper, verify); verify must exit 1"
+    cat "${work}/tamper-${mode}.log" >&2
+    failed=1
+  else
+    log "self-test ${mode}: rejected ($(grep -m1 'verify: ERROR' "${work}/tamper-${mode}.log" | cut -c1-140))"
+  fi
+done
 
 if ((failed)); then
   exit 1
