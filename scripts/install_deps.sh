@@ -6,6 +6,11 @@
 #     ccache;
 #     for the Win32 lane, mingw-w64 (posix threads), Wine and GoogleTest's
 #     source;
+#   * clang-14 with libclang-rt-14-dev (libFuzzer's runtime, for fuzz/build.sh);
+#   * Node.js and npm (Debian's, when `node`/`npm` are missing), and the
+#     pinned @procwire/protocol in interop/node_modules (`npm ci` from
+#     interop/package-lock.json, redone when the lock file changes), for
+#     .ci/interop.sh;
 #   * Abseil's *source* (Debian's abseil source package, Debian patches
 #     applied, then our own third_party/abseil/*.patch), unpacked to
 #     /opt/funnel-deps/abseil, where WORKSPACE expects it. Bazel builds it from
@@ -37,6 +42,8 @@ readonly PACKAGES=(
   libgmock-dev
   libbenchmark-dev
   clang-format
+  clang-14
+  libclang-rt-14-dev
   dpkg-dev
   ca-certificates
   # The CMake build (.ci/cmake.sh) and the Win32 lane (.ci/win32.sh):
@@ -79,6 +86,32 @@ if ((${#missing[@]})); then
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 else
   log "Debian packages already installed"
+fi
+
+# --- 1b. Node.js and the interop package (interop/, .ci/interop.sh) -----------
+# Node may come from elsewhere than Debian (it brings its own npm then), so
+# the test is the commands, not the packages.
+node_missing=()
+command -v node >/dev/null 2>&1 || node_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || node_missing+=(npm)
+if ((${#node_missing[@]})); then
+  log "installing: ${node_missing[*]}"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${node_missing[@]}" </dev/null
+fi
+interop_lock="${REPO_ROOT}/interop/package-lock.json"
+interop_stamp="${REPO_ROOT}/interop/node_modules/.funnel-lock-sha256"
+if [[ -f "${interop_lock}" ]]; then
+  lock_sha="$(sha256sum <"${interop_lock}" | cut -c1-64)"
+  if [[ "$(cat "${interop_stamp}" 2>/dev/null)" != "${lock_sha}" ]]; then
+    log "npm ci in interop/ (@procwire/protocol, pinned in interop/package-lock.json)"
+    # --ignore-scripts: nothing of the package runs at install time.
+    (cd "${REPO_ROOT}/interop" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+      </dev/null)
+    echo "${lock_sha}" >"${interop_stamp}"
+  else
+    log "interop/node_modules already matches interop/package-lock.json"
+  fi
 fi
 
 # --- 2. Abseil source ---------------------------------------------------------
