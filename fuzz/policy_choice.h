@@ -29,14 +29,11 @@
 
 namespace funnel::fuzzing {
 
-// Known defect (found by partial_write_fuzz, reported, not fixed here): with
-// coalesce_below() == 0 every payload counts as large, and build_gather_list
-// in funnel/basic_writer.h then references an *empty* payload as a
-// zero-length range, which the Sink contract (funnel/concepts.h) rules out.
-// Reproducer: fuzz/known_defects/coalesce_below_zero_empty_payload (see
-// docs/fuzzing.md). While false, the targets draw coalesce_below from
-// [1, 599]; set it to true once basic_writer skips empty payloads there.
-inline constexpr bool kFuzzCoalesceBelowZero = false;
+// coalesce_below() == 0 (every payload referenced, none copied) is drawn too:
+// partial_write_fuzz once found an empty payload reaching the sink as a
+// zero-length range there (fixed in funnel/detail/gather.h; the reproducer is
+// in corpus/partial_write_fuzz/coalesce_below_zero_empty_payload).
+inline constexpr bool kFuzzCoalesceBelowZero = true;
 
 template <class T>
 struct type_tag {
