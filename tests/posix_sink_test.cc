@@ -581,17 +581,7 @@ TEST(PosixSinkEintr, InterruptedWriteIsRetried) {
           0) {
     GTEST_SKIP() << "/proc/<pid>/task/<tid>/syscall is not readable here";
   }
-  struct sigusr1_handler {  // installed for the test, restored after it
-    struct sigaction old {};
-    sigusr1_handler() {
-      struct sigaction sa {};
-      sa.sa_handler = count_sigusr1;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = 0;  // no SA_RESTART: a blocked writev returns EINTR
-      EXPECT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
-    }
-    ~sigusr1_handler() { ::sigaction(SIGUSR1, &old, nullptr); }
-  } handler;
+  sigusr1_handler handler;  // installed for the test, restored after it
   g_sigusr1_count.store(0);
 
   fd_pair p = make_pipe();

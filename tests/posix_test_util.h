@@ -197,6 +197,20 @@ inline std::string payload_for(std::uint32_t i, std::size_t size) {
 inline std::atomic<int> g_sigusr1_count{0};
 inline void count_sigusr1(int) { g_sigusr1_count.fetch_add(1, std::memory_order_relaxed); }
 
+// Installs count_sigusr1 for SIGUSR1 without SA_RESTART (so a blocked system
+// call returns EINTR) for the life of the object; restores the old action.
+struct sigusr1_handler {
+  struct sigaction old {};
+  sigusr1_handler() {
+    struct sigaction sa {};
+    sa.sa_handler = count_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART
+    EXPECT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
+  }
+  ~sigusr1_handler() { ::sigaction(SIGUSR1, &old, nullptr); }
+};
+
 // The number of the system call thread `tid` is blocked in, or -1 when it is
 // running (or /proc does not say).
 inline long blocked_syscall(pid_t tid) {

@@ -126,16 +126,10 @@ TEST(PosixWriterDeadline, AReaderThatResumesInTimeGetsEverythingAndCloseIsOk) {
     // The writer is stuck on a full buffer (blocked in a system call); the
     // reader starts only then. (EXPECT: the reader must run, or close hangs.)
     EXPECT_TRUE(wait_until([&] { return tid->load() != 0 && blocked_syscall(tid->load()) >= 0; }));
-    std::string got;
-    std::thread reader([&] {
-      char buf[65536];
-      for (ssize_t n; (n = ::read(p.read_end.get(), buf, sizeof buf)) > 0;) got.append(buf, n);
-    });
+    reader_thread reader(p.read_end.get(), p.write_end);
     const absl::Status closed = w.close(absl::Now() + absl::Seconds(60));
     EXPECT_TRUE(closed.ok()) << closed;
-    p.write_end.reset();
-    reader.join();
-    EXPECT_EQ(decode_all(got).size(), static_cast<std::size_t>(kFrames));
+    EXPECT_EQ(decode_all(reader.close_and_join()).size(), static_cast<std::size_t>(kFrames));
     EXPECT_EQ(w.stats().frames_lost, 0u);
   }
 }
@@ -147,16 +141,10 @@ TEST(PosixWriterDeadline, FlushWithADeadlineReportsAndTheWriterGoesOn) {
   const absl::Status flushed = w.flush(absl::Now() + absl::Milliseconds(100));
   EXPECT_EQ(flushed.code(), absl::StatusCode::kDeadlineExceeded) << flushed;
   EXPECT_TRUE(w.status().ok()) << "a flush deadline does not stop the writer";
-  std::string got;
-  std::thread reader([&] {
-    char buf[65536];
-    for (ssize_t n; (n = ::read(p.read_end.get(), buf, sizeof buf)) > 0;) got.append(buf, n);
-  });
+  reader_thread reader(p.read_end.get(), p.write_end);
   EXPECT_TRUE(w.flush().ok());
   EXPECT_TRUE(w.close().ok());
-  p.write_end.reset();
-  reader.join();
-  EXPECT_EQ(decode_all(got).size(), static_cast<std::size_t>(kFrames));
+  EXPECT_EQ(decode_all(reader.close_and_join()).size(), static_cast<std::size_t>(kFrames));
 }
 
 // The caller closes the fd under a running writer (a bug, but it must not
@@ -183,18 +171,6 @@ TEST(PosixWriterMisuse, FdClosedUnderTheWriterFailsItWithTheErrnoText) {
 }
 
 // --- EINTR on the writer thread ---------------------------------------------
-
-struct sigusr1_handler {  // installed without SA_RESTART, restored after
-  struct sigaction old {};
-  sigusr1_handler() {
-    struct sigaction sa {};
-    sa.sa_handler = count_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a blocked call returns EINTR
-    EXPECT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
-  }
-  ~sigusr1_handler() { ::sigaction(SIGUSR1, &old, nullptr); }
-};
 
 // Interrupts the writer thread three times while it is blocked in one of
 // `syscalls`, each time waiting until it is blocked there again (retried).
@@ -232,15 +208,9 @@ void eintr_through_the_writer(bool nonblocking, std::vector<long> syscalls) {
   send_all(w);
   interrupt_three_times(*tid, *thread, syscalls);
   EXPECT_TRUE(w.status().ok()) << w.status();
-  std::string got;
-  std::thread reader([&] {
-    char buf[65536];
-    for (ssize_t n; (n = ::read(p.read_end.get(), buf, sizeof buf)) > 0;) got.append(buf, n);
-  });
+  reader_thread reader(p.read_end.get(), p.write_end);
   EXPECT_TRUE(w.close().ok());
-  p.write_end.reset();
-  reader.join();
-  const std::vector<decoded_frame> frames = decode_all(got);
+  const std::vector<decoded_frame> frames = decode_all(reader.close_and_join());
   ASSERT_EQ(frames.size(), static_cast<std::size_t>(kFrames));
   for (int i = 0; i < kFrames; ++i) {
     ASSERT_EQ(frames[i].payload.as_string_view(), payload_for(i, kPayload)) << i;
