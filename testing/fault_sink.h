@@ -45,7 +45,8 @@
 //                              the same splits on every platform.
 //   With no setting, a call past the end of the script passes unchanged.
 //
-// Optional hooks: flush() and on_writer_thread_start() are forwarded when
+// Optional hooks: flush(), on_writer_thread_start(), on_writer_thread_stop()
+// and cancel() are forwarded when
 // Inner has them (and only then, so the writer's behaviour is Inner's).
 //
 // Inspection: `state()` is a shared `fault_sink_state` (counters, per-call
@@ -304,6 +305,10 @@ class fault_injecting_sink {
     return inner_.flush();
   }
 
+  void on_writer_thread_stop() requires sink_with_thread_stop<Inner> {
+    inner_.on_writer_thread_stop();
+  }
+  void cancel() noexcept requires cancellable_sink<Inner> { inner_.cancel(); }
   void on_writer_thread_start() requires sink_with_thread_start<Inner> {
     inner_.on_writer_thread_start();
   }

@@ -44,6 +44,7 @@ struct observed_sink {
   posix_writev_sink inner;
   std::shared_ptr<std::atomic<pid_t>> tid = std::make_shared<std::atomic<pid_t>>(0);
   std::shared_ptr<std::atomic<pthread_t>> thread = std::make_shared<std::atomic<pthread_t>>();
+  void on_writer_thread_stop() { inner.on_writer_thread_stop(); }
   void on_writer_thread_start() {
     inner.on_writer_thread_start();
     thread->store(pthread_self());
@@ -129,6 +130,8 @@ TEST(PosixWriterDeadline, AReaderThatResumesInTimeGetsEverythingAndCloseIsOk) {
     reader_thread reader(p.read_end.get(), p.write_end);
     const absl::Status closed = w.close(absl::Now() + absl::Seconds(60));
     EXPECT_TRUE(closed.ok()) << closed;
+    EXPECT_EQ(::fcntl(p.write_end.get(), F_GETFL) & O_NONBLOCK, 0)
+        << "the sink gave the borrowed fd its flags back before close() returned";
     EXPECT_EQ(decode_all(reader.close_and_join()).size(), static_cast<std::size_t>(kFrames));
     EXPECT_EQ(w.stats().frames_lost, 0u);
   }

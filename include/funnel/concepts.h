@@ -110,6 +110,10 @@ concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q>
 //   s.flush() -> absl::Status      called once at the end of each batch.
 //   s.on_writer_thread_start()     called once on the writer thread before
 //                                  the first write (e.g. to mask SIGPIPE).
+//   s.on_writer_thread_stop()      called once on the writer thread after its
+//                                  last write (clean close or failure), before
+//                                  close() returns: undo what the start hook
+//                                  did. Exceptions from it are ignored.
 //   s.cancel() noexcept            owner thread, CONCURRENTLY with a write()
 //                                  on the writer thread: makes a write that
 //                                  is blocked (waiting for the peer) return an
@@ -138,6 +142,10 @@ concept flushable_sink = sink<S> && requires(S& s) {
 template <class S>
 concept sink_with_thread_start = sink<S> && requires(S& s) {
   s.on_writer_thread_start();
+};
+template <class S>
+concept sink_with_thread_stop = sink<S> && requires(S& s) {
+  s.on_writer_thread_stop();
 };
 template <class S>
 concept cancellable_sink = sink<S> && requires(S& s) {

@@ -24,8 +24,9 @@
 //     (shutdown(SHUT_WR): a blocked sendmsg returns at once, the peer sees
 //     EOF); a wait in poll() is woken through a wake pipe the sink owns. A
 //     blocking pipe cannot be interrupted in writev, so by default the sink
-//     puts a pipe's fd in non-blocking mode (and restores its flags in the
-//     destructor when the fd is borrowed); writes then wait in poll().
+//     puts a pipe's fd in non-blocking mode for the writer thread's life
+//     (on_writer_thread_start sets O_NONBLOCK, on_writer_thread_stop restores
+//     the flags, before close() returns); writes then wait in poll().
 //     `options.interruptible_pipes = false` leaves the flags alone.
 //
 // Ownership: by default the fd is borrowed (the caller closes it after the
@@ -88,21 +89,15 @@ class posix_writev_sink {
     struct stat st;
     const bool known = ::fstat(fd, &st) == 0;
     is_socket_ = known && S_ISSOCK(st.st_mode);
-    const bool is_pipe = known && S_ISFIFO(st.st_mode);
-    if (is_socket_ || is_pipe) cancel_ = std::make_unique<cancel_state>();
-    if (is_pipe && options_.interruptible_pipes) {
-      const int flags = ::fcntl(fd, F_GETFL);
-      if (flags >= 0 && (flags & O_NONBLOCK) == 0 &&
-          ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0) {
-        restore_flags_ = flags;
-      }
-    }
+    is_pipe_ = known && S_ISFIFO(st.st_mode);
+    if (is_socket_ || is_pipe_) cancel_ = std::make_unique<cancel_state>();
   }
 
   posix_writev_sink(posix_writev_sink&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),
         options_(other.options_),
         is_socket_(other.is_socket_),
+        is_pipe_(other.is_pipe_),
         restore_flags_(std::exchange(other.restore_flags_, -1)),
         iov_(std::move(other.iov_)),
         cancel_(std::move(other.cancel_)) {}
@@ -111,12 +106,7 @@ class posix_writev_sink {
   posix_writev_sink& operator=(const posix_writev_sink&) = delete;
 
   ~posix_writev_sink() {
-    if (fd_ < 0) return;
-    if (options_.ownership == fd_ownership::owned) {
-      ::close(fd_);
-    } else if (restore_flags_ >= 0) {
-      ::fcntl(fd_, F_SETFL, restore_flags_);  // the caller's fd as it was
-    }
+    if (fd_ >= 0 && options_.ownership == fd_ownership::owned) ::close(fd_);
   }
 
   // Interrupts a write waiting for the peer; every later write fails with
@@ -139,6 +129,20 @@ class posix_writev_sink {
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     if (pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr) == 0) sigpipe_blocked_here() = true;
+    if (is_pipe_ && options_.interruptible_pipes) {
+      const int flags = ::fcntl(fd_, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0 &&
+          ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == 0) {
+        restore_flags_ = flags;
+      }
+    }
+  }
+
+  // Called once on the writer thread after its last write: gives the fd its
+  // flags back (the caller's fd as it was), while the fd is surely still open.
+  void on_writer_thread_stop() noexcept {
+    if (restore_flags_ >= 0) ::fcntl(fd_, F_SETFL, restore_flags_);
+    restore_flags_ = -1;
   }
 
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
@@ -268,6 +272,7 @@ class posix_writev_sink {
   int fd_;
   options options_;
   bool is_socket_ = false;
+  bool is_pipe_ = false;
   int restore_flags_ = -1;  // the fd's flags before we set O_NONBLOCK, or -1
   std::unique_ptr<iovec[]> iov_;
   std::unique_ptr<cancel_state> cancel_;  // pipes and sockets only

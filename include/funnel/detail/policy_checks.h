@@ -59,6 +59,10 @@ consteval bool check_policies() {
     static_assert(sink_with_thread_start<S>,
                   "funnel: the Sink's on_writer_thread_start() must take no arguments");
   }
+  if constexpr (requires { &S::on_writer_thread_stop; }) {
+    static_assert(sink_with_thread_stop<S>,
+                  "funnel: the Sink's on_writer_thread_stop() must take no arguments");
+  }
   if constexpr (requires { &S::cancel; }) {
     static_assert(cancellable_sink<S>,
                   "funnel: the Sink's cancel() must take no arguments and be noexcept");

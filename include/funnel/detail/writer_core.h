@@ -245,6 +245,12 @@ class writer_core {
           "a policy threw on the writer thread: an exception not derived from std::exception"));
       drain_as_lost();
     }
+    if constexpr (sink_with_thread_stop<S>) {
+      try {
+        sink_.on_writer_thread_stop();
+      } catch (...) {  // documented: ignored; every frame is accounted for already
+      }
+    }
     // Release: whoever sees finished_ sees every counter and state above.
     finished_.store(true, std::memory_order_release);
     progress_.notify_all();
