@@ -47,7 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bench/harness.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 
 namespace funnel_bench {
 

@@ -44,8 +44,8 @@
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 
 namespace funnel_bench {
 

@@ -202,9 +202,9 @@ void BM_queue_push(benchmark::State& state) {
       ->Threads(2)                     \
       ->Threads(4)                     \
       ->UseRealTime()
-FUNNEL_QUEUE_BENCH(funnel::mpsc_ring);
-FUNNEL_QUEUE_BENCH(funnel::mutex_queue);
-FUNNEL_QUEUE_BENCH(funnel::boost_lockfree_queue);
+FUNNEL_QUEUE_BENCH(funnel::mpsc_ring<funnel::outbound_frame>);
+FUNNEL_QUEUE_BENCH(funnel::mutex_queue<funnel::outbound_frame>);
+FUNNEL_QUEUE_BENCH(funnel::boost_lockfree_queue<funnel::outbound_frame>);
 
 // --- the producer path of a real writer -----------------------------------------------
 
@@ -249,9 +249,9 @@ void BM_writer_send(benchmark::State& state) {
       ->Threads(2)                      \
       ->Threads(4)                      \
       ->UseRealTime()
-FUNNEL_SEND_BENCH(funnel::mpsc_ring);
-FUNNEL_SEND_BENCH(funnel::mutex_queue);
-FUNNEL_SEND_BENCH(funnel::boost_lockfree_queue);
+FUNNEL_SEND_BENCH(funnel::mpsc_ring<funnel::outbound_frame>);
+FUNNEL_SEND_BENCH(funnel::mutex_queue<funnel::outbound_frame>);
+FUNNEL_SEND_BENCH(funnel::boost_lockfree_queue<funnel::outbound_frame>);
 
 // --- the writer loop alone --------------------------------------------------------------
 
@@ -295,8 +295,9 @@ void BM_writer_drain(benchmark::State& state) {
   funnel::writer_options options;
   options.max_pending_frames = kFrames;
   options.queue_capacity = kFrames;
-  funnel::basic_writer<funnel::mpsc_ring, gated_null_sink, funnel::condvar_backpressure, Batcher> w(
-      gated_null_sink{g}, options);
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, gated_null_sink,
+                       funnel::condvar_backpressure, Batcher>
+      w(gated_null_sink{g}, options);
   auto h = w.handle();
   const funnel::outbound_frame proto = static_frame(payload);
   for (auto _ : state) {

@@ -122,11 +122,12 @@ namespace hana = boost::hana;
 template <class Policy>
 constexpr const char* policy_name = "?";
 template <>
-constexpr const char* policy_name<funnel::mpsc_ring> = "mpsc_ring";
+constexpr const char* policy_name<funnel::mpsc_ring<funnel::outbound_frame>> = "mpsc_ring";
 template <>
-constexpr const char* policy_name<funnel::mutex_queue> = "mutex_queue";
+constexpr const char* policy_name<funnel::mutex_queue<funnel::outbound_frame>> = "mutex_queue";
 template <>
-constexpr const char* policy_name<funnel::boost_lockfree_queue> = "boost_lockfree";
+constexpr const char* policy_name<funnel::boost_lockfree_queue<funnel::outbound_frame>> =
+    "boost_lockfree";
 template <>
 constexpr const char* policy_name<funnel::sleep_backpressure> = "sleep";
 template <>
@@ -160,9 +161,11 @@ std::string preset_name() {
 // combinations (condvar backpressure + coalescing batcher, on each lock-free
 // or locked queue). Hana computes the preset types.
 constexpr auto kOneSwaps =
-    hana::tuple_t<funnel::condvar_backpressure, funnel::spin_backpressure, funnel::mutex_queue,
-                  funnel::boost_lockfree_queue, funnel::coalescing_batcher>;
-constexpr auto kTunedQueues = hana::tuple_t<funnel::mpsc_ring, funnel::mutex_queue>;
+    hana::tuple_t<funnel::condvar_backpressure, funnel::spin_backpressure,
+                  funnel::mutex_queue<funnel::outbound_frame>,
+                  funnel::boost_lockfree_queue<funnel::outbound_frame>, funnel::coalescing_batcher>;
+constexpr auto kTunedQueues = hana::tuple_t<funnel::mpsc_ring<funnel::outbound_frame>,
+                                            funnel::mutex_queue<funnel::outbound_frame>>;
 
 constexpr auto kPresets = hana::concat(
     hana::concat(hana::tuple_t<funnel::procwire_preset>,

@@ -1,5 +1,5 @@
 // fuzz/decoder_fuzz.cc: libFuzzer target for the procwire stream decoder
-// (funnel/frame_decoder.h).
+// (funnel/procwire/frame_decoder.h).
 //
 // Two modes, chosen by the first input byte:
 //   raw bytes   the rest of the input is a byte stream, fed to a
@@ -36,8 +36,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "fuzz/fuzz_check.h"
 #include "fuzz/fuzz_input.h"
 

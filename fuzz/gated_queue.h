@@ -39,7 +39,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "funnel/frame.h"
 
 namespace funnel::fuzzing {
 
@@ -116,23 +115,24 @@ class queue_gate {
 template <class Inner>
 class gated_queue {
  public:
+  using value_type = typename Inner::value_type;
   explicit gated_queue(std::size_t capacity)
       : inner_(capacity), gate_(queue_gate::take_installed()) {}
 
-  bool try_push(outbound_frame& f) {
+  bool try_push(value_type& f) {
     if (!inner_.try_push(f)) return false;
     gate_->pushed();
     return true;
   }
 
   // Only the writer pops, so a credit seen here is still there when spent.
-  bool try_pop(outbound_frame& f) {
+  bool try_pop(value_type& f) {
     if (!gate_->has_credit() || !inner_.try_pop(f)) return false;
     gate_->spend_credit();
     return true;
   }
 
-  bool pop_wait(outbound_frame& f, absl::Time deadline) {
+  bool pop_wait(value_type& f, absl::Time deadline) {
     if (!gate_->await_credit(deadline)) return false;
     // A credit stands for a frame whose push has returned: the inner queue
     // has it. After close(), the inner queue decides (drain, then false).

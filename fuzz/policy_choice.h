@@ -45,13 +45,13 @@ template <class Fn>
 void choose_queue(std::uint8_t k, Fn&& fn) {
   switch (k % 3) {
     case 0:
-      fn(type_tag<gated_queue<mpsc_ring>>{});
+      fn(type_tag<gated_queue<mpsc_ring<outbound_frame>>>{});
       break;
     case 1:
-      fn(type_tag<gated_queue<mutex_queue>>{});
+      fn(type_tag<gated_queue<mutex_queue<outbound_frame>>>{});
       break;
     default:
-      fn(type_tag<gated_queue<boost_lockfree_queue>>{});
+      fn(type_tag<gated_queue<boost_lockfree_queue<outbound_frame>>>{});
       break;
   }
 }

@@ -78,11 +78,11 @@ struct linger_100us : linger_batcher {
 template <class T>
 constexpr std::string_view name_of = "?";
 template <>
-constexpr std::string_view name_of<mpsc_ring> = "mpsc_ring";
+constexpr std::string_view name_of<mpsc_ring<outbound_frame>> = "mpsc_ring";
 template <>
-constexpr std::string_view name_of<mutex_queue> = "mutex_queue";
+constexpr std::string_view name_of<mutex_queue<outbound_frame>> = "mutex_queue";
 template <>
-constexpr std::string_view name_of<boost_lockfree_queue> = "boost_lockfree_queue";
+constexpr std::string_view name_of<boost_lockfree_queue<outbound_frame>> = "boost_lockfree_queue";
 template <>
 constexpr std::string_view name_of<sleep_backpressure> = "sleep";
 template <>
@@ -100,7 +100,8 @@ constexpr std::string_view name_of<linger_100us> = "linger";
 template <>
 constexpr std::string_view name_of<coalescing_batcher> = "coalescing";
 
-constexpr auto kQueues = hana::tuple_t<mpsc_ring, mutex_queue, boost_lockfree_queue>;
+constexpr auto kQueues = hana::tuple_t<mpsc_ring<outbound_frame>, mutex_queue<outbound_frame>,
+                                       boost_lockfree_queue<outbound_frame>>;
 constexpr auto kBackpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
                                               condvar_backpressure, fail_fast_backpressure>;
 constexpr auto kBatchers =

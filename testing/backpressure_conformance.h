@@ -77,12 +77,12 @@
 #include "funnel/basic_writer.h"
 #include "funnel/bytes.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
 #include "funnel/options.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "funnel/testing/conformance_util.h"
 #include "gtest/gtest.h"
 
@@ -229,7 +229,7 @@ TYPED_TEST_P(BackpressureConformance, ManyWaitersEachGetThrough) {
 
 namespace conformance {
 template <class B>
-using memory_writer = basic_writer<mpsc_ring, memory_sink, B, count_batcher>;
+using memory_writer = basic_writer<mpsc_ring<outbound_frame>, memory_sink, B, count_batcher>;
 }  // namespace conformance
 
 // Four producers send() 2000 frames each through a writer that allows 4
@@ -321,7 +321,8 @@ TYPED_TEST_P(BackpressureConformance, EndToEndTimeoutIsDeadlineExceeded) {
   const absl::Duration timeout =
       backpressure_waits<TypeParam> ? absl::Milliseconds(50) : absl::Hours(1);
   o.backpressure_timeout = timeout;
-  basic_writer<mpsc_ring, conformance::gated_sink, TypeParam, count_batcher> w(std::move(sink), o);
+  basic_writer<mpsc_ring<outbound_frame>, conformance::gated_sink, TypeParam, count_batcher> w(
+      std::move(sink), o);
   auto h = w.handle();
   ASSERT_TRUE(h.send(conformance::make_frame(1)).ok());
   ASSERT_TRUE(

@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 
 // [conformance-include]
@@ -32,6 +32,7 @@ namespace my_team {
 // Thread-safety: every member from any thread.
 class deque_queue {
  public:
+  using value_type = funnel::outbound_frame;  // the frame type it carries
   explicit deque_queue(std::size_t capacity) : capacity_(capacity) {}
 
   bool try_push(funnel::outbound_frame& f) {

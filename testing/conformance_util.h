@@ -38,7 +38,7 @@
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"  // EXPECT_TRUE in make_frame
 
 namespace funnel::testing::conformance {

@@ -11,11 +11,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
 #include "funnel/testing/testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,8 +68,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 template <class Sink>
-using writer_over = funnel::basic_writer<funnel::mpsc_ring, Sink, funnel::sleep_backpressure,
-                                         funnel::count_batcher>;
+using writer_over = funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, Sink,
+                                         funnel::sleep_backpressure, funnel::count_batcher>;
 
 TEST(EchoService, RepliesAndStreamsAreTheRightFrames) {
   funnel::memory_sink sink;

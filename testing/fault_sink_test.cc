@@ -40,8 +40,8 @@ using ::testing::HasSubstr;
 using ::testing::Le;
 
 template <class Sink>
-using writer_over = funnel::basic_writer<funnel::mpsc_ring, Sink, funnel::sleep_backpressure,
-                                         funnel::count_batcher>;
+using writer_over = funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, Sink,
+                                         funnel::sleep_backpressure, funnel::count_batcher>;
 
 // A gather list over `data`, in ranges of `piece` bytes.
 std::vector<const_buffer> ranges_of(const std::string& data, std::size_t piece) {

@@ -93,8 +93,8 @@ class naive_fd_sink {
 };
 
 template <class Sink>
-using writer_over = funnel::basic_writer<funnel::mpsc_ring, Sink, funnel::sleep_backpressure,
-                                         funnel::count_batcher>;
+using writer_over = funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, Sink,
+                                         funnel::sleep_backpressure, funnel::count_batcher>;
 
 // A pipe; the test's data stays far below its capacity, so the read end is
 // read after the writer is closed.

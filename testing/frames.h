@@ -47,9 +47,9 @@
 #include "absl/strings/str_cat.h"
 #include "funnel/buffer.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"  // decoded_frame
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"  // decoded_frame
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"  // ADD_FAILURE in test_frame
 

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest-spi.h"  // EXPECT_NONFATAL_FAILURE
 #include "gtest/gtest.h"
@@ -123,8 +123,8 @@ TEST(DecodeFrames, GatherListIsDecodedAsOneStream) {
 TEST(DecodedFrames, ReadsWhatAWriterWroteToAMemorySink) {
   funnel::memory_sink sink;
   auto buffer = sink.buffer();
-  funnel::basic_writer<funnel::mpsc_ring, funnel::memory_sink, funnel::sleep_backpressure,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, funnel::memory_sink,
+                       funnel::sleep_backpressure, funnel::count_batcher>
       w(std::move(sink));
   auto h = w.handle();
   const funnel::outbound_frame sent = test_frame(5, 77, "abc", funnel::frame_flags::kResponse);

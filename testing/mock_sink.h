@@ -63,7 +63,7 @@
 #include "absl/synchronization/notification.h"  // NotifyThenWait
 #include "funnel/buffer.h"
 #include "funnel/concepts.h"
-#include "funnel/frame_decoder.h"  // decoded_frame
+#include "funnel/procwire/frame_decoder.h"  // decoded_frame
 #include "funnel/testing/frames.h"
 #include "gmock/gmock.h"
 

@@ -14,10 +14,10 @@
 #include "absl/synchronization/notification.h"
 #include "funnel/basic_writer.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
+#include "funnel/procwire/frame.h"
 #include "funnel/testing/frames.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -53,8 +53,8 @@ using ::testing::Return;
 using ::testing::StrictMock;
 
 template <class Sink>
-using writer_over = funnel::basic_writer<funnel::mpsc_ring, Sink, funnel::sleep_backpressure,
-                                         funnel::count_batcher>;
+using writer_over = funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, Sink,
+                                         funnel::sleep_backpressure, funnel::count_batcher>;
 using mock_writer = writer_over<mock_sink_ref>;
 
 using all_hooks_ref = basic_mock_sink_ref<funnel::testing::sink_hook::flush,

@@ -57,7 +57,7 @@
 #include "absl/time/time.h"
 #include "funnel/bytes.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 #include "funnel/testing/conformance_util.h"
 #include "gtest/gtest.h"
 

@@ -28,7 +28,7 @@ using testing_internal::make_frame;
 using testing_internal::wire_bytes;
 
 template <class Bt>
-using gated_writer = basic_writer<mpsc_ring, gated_sink, sleep_backpressure, Bt>;
+using gated_writer = basic_writer<mpsc_ring<outbound_frame>, gated_sink, sleep_backpressure, Bt>;
 
 static_assert(batcher<byte_batcher> && !batcher_with_linger<byte_batcher>);
 static_assert(batcher_with_linger<linger_batcher>);
@@ -101,7 +101,8 @@ TEST(CoalescingBatcher, EveryShortWriteSizeStillGivesTheExactStream) {
   for (std::size_t k : {1, 2, 3, 7, 11, 12, 64, 500, 711, 5000}) {
     memory_sink sink(memory_sink::options{.max_bytes_per_write = k});
     auto buffer = sink.buffer();
-    basic_writer<mpsc_ring, memory_sink, sleep_backpressure, coalescing_batcher> w(std::move(sink));
+    basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, coalescing_batcher> w(
+        std::move(sink));
     auto h = w.handle();
     for (std::size_t i = 0; i < payloads.size(); ++i) {
       ASSERT_TRUE(h.send(make_frame(static_cast<std::uint32_t>(i), payloads[i])).ok());
@@ -114,7 +115,8 @@ TEST(CoalescingBatcher, EveryShortWriteSizeStillGivesTheExactStream) {
 TEST(LingerBatcher, ZeroLingerWritesAtOnce) {
   memory_sink sink;
   auto buffer = sink.buffer();
-  basic_writer<mpsc_ring, memory_sink, sleep_backpressure, linger_batcher> w(std::move(sink));
+  basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, linger_batcher> w(
+      std::move(sink));
   auto h = w.handle();
   ASSERT_TRUE(h.send(make_frame(1, "x")).ok());
   ASSERT_TRUE(w.flush().ok());  // would hang if the writer lingered forever
@@ -128,7 +130,7 @@ TEST(LingerBatcher, ALoneFrameWaitsForCompanions) {
   gated_sink sink;
   auto s = sink.s;
   s->g.open();
-  basic_writer<mpsc_ring, gated_sink, sleep_backpressure, linger_batcher> w(
+  basic_writer<mpsc_ring<outbound_frame>, gated_sink, sleep_backpressure, linger_batcher> w(
       std::move(sink), writer_options{}, sleep_backpressure{},
       linger_batcher({.max_frames = 64, .small = 8, .linger = absl::Seconds(30)}));
   auto h = w.handle();
@@ -175,7 +177,8 @@ TEST(WriterFlush, ReturnsOnceEverythingAcceptedBeforeIsWritten) {
 TEST(WriterFlush, ConcurrentProducersAndFlushers) {
   memory_sink sink;
   auto buffer = sink.buffer();
-  basic_writer<mpsc_ring, memory_sink, sleep_backpressure, count_batcher> w(std::move(sink));
+  basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, count_batcher> w(
+      std::move(sink));
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
@@ -208,7 +211,7 @@ struct failing_after_first {
 };
 
 TEST(WriterFlush, ReportsTheFailureWhenTheWriterStops) {
-  basic_writer<mpsc_ring, failing_after_first, sleep_backpressure, count_batcher> w(
+  basic_writer<mpsc_ring<outbound_frame>, failing_after_first, sleep_backpressure, count_batcher> w(
       failing_after_first{});
   auto h = w.handle();
   ASSERT_TRUE(h.send(make_frame(1, "ok")).ok());

@@ -13,7 +13,7 @@ namespace funnel {
 namespace {
 
 // --- shipped models ----------------------------------------------------------
-static_assert(queue<mpsc_ring>);
+static_assert(queue<mpsc_ring<outbound_frame>>);
 static_assert(sink<posix_writev_sink>);
 static_assert(sink_with_thread_start<posix_writev_sink>);
 static_assert(sink<memory_sink>);
@@ -23,6 +23,7 @@ static_assert(batcher<count_batcher>);
 
 // --- near misses ---------------------------------------------------------------
 struct queue_without_pop_wait {
+  using value_type = outbound_frame;
   explicit queue_without_pop_wait(std::size_t) {}
   bool try_push(outbound_frame&) { return true; }
   bool try_pop(outbound_frame&) { return false; }
@@ -34,6 +35,7 @@ static_assert(!queue_has_pop_wait<queue_without_pop_wait>);
 static_assert(queue_has_try_push<queue_without_pop_wait>);
 
 struct queue_without_capacity_ctor {
+  using value_type = outbound_frame;
   bool try_push(outbound_frame&) { return true; }
   bool try_pop(outbound_frame&) { return false; }
   bool pop_wait(outbound_frame&, absl::Time) { return false; }

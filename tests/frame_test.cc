@@ -1,12 +1,12 @@
 // Frame encoding, validation, outbound frames and the stream decoder.
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
 #include "funnel/bytes.h"
-#include "funnel/frame_decoder.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 

@@ -120,7 +120,8 @@ struct sink_under_test {
 };
 #endif
 
-constexpr auto kQueues = hana::tuple_t<mpsc_ring, mutex_queue, boost_lockfree_queue>;
+constexpr auto kQueues = hana::tuple_t<mpsc_ring<outbound_frame>, mutex_queue<outbound_frame>,
+                                       boost_lockfree_queue<outbound_frame>>;
 constexpr auto kBackpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
                                               condvar_backpressure, fail_fast_backpressure>;
 constexpr auto kBatchers =

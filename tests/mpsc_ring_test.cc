@@ -18,7 +18,7 @@
 #include "absl/time/time.h"
 #include "funnel/bytes.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -28,13 +28,13 @@ namespace {
 using testing_internal::gate;
 using testing_internal::make_frame;
 
-static_assert(queue<mpsc_ring>, "mpsc_ring models the Queue concept");
+static_assert(queue<mpsc_ring<outbound_frame>>, "mpsc_ring models the Queue concept");
 
 // Smaller under ThreadSanitizer, which slows atomics down by an order of magnitude.
 using testing_internal::kTsan;
 
 TEST(MpscRing, PushAndPopNeverThrow) {
-  mpsc_ring q(4);
+  mpsc_ring<outbound_frame> q(4);
   outbound_frame f;
   static_assert(noexcept(q.try_push(f)));
   static_assert(noexcept(q.try_pop(f)));
@@ -47,14 +47,14 @@ TEST(MpscRing, CapacityIsRoundedUpToAPowerOfTwoOfAtLeastTwo) {
       {0, 2}, {1, 2}, {2, 2}, {3, 4}, {4, 4}, {5, 8}, {1000, 1024}, {1024, 1024}, {1025, 2048},
   };
   for (const auto& [asked, expected] : cases) {
-    mpsc_ring q(asked);
+    mpsc_ring<outbound_frame> q(asked);
     EXPECT_EQ(q.capacity(), expected) << "asked for " << asked;
   }
 }
 
 TEST(MpscRing, HoldsExactlyCapacityFrames) {
   for (std::size_t asked : {1u, 3u, 8u, 100u}) {
-    mpsc_ring q(asked);
+    mpsc_ring<outbound_frame> q(asked);
     const std::size_t cap = q.capacity();
     for (std::size_t i = 0; i < cap; ++i) {
       outbound_frame f = make_frame(static_cast<std::uint32_t>(i), "x");
@@ -67,7 +67,7 @@ TEST(MpscRing, HoldsExactlyCapacityFrames) {
 }
 
 TEST(MpscRing, OneProducerIsFifoAcrossManyLaps) {
-  mpsc_ring q(4);
+  mpsc_ring<outbound_frame> q(4);
   std::uint32_t next_push = 0, next_pop = 0;
   // Push 3 / pop 2, so the fill level and the position in the ring both move.
   for (int round = 0; round < 200; ++round) {
@@ -94,7 +94,7 @@ TEST(MpscRing, OneProducerIsFifoAcrossManyLaps) {
 }
 
 TEST(MpscRing, TryPushOnAFullRingReturnsFalseAndLeavesTheFrameUntouched) {
-  mpsc_ring q(2);
+  mpsc_ring<outbound_frame> q(2);
   outbound_frame a = make_frame(1, "a"), b = make_frame(2, "b");
   ASSERT_TRUE(q.try_push(a));
   ASSERT_TRUE(q.try_push(b));
@@ -119,7 +119,7 @@ TEST(MpscRing, TryPushOnAFullRingReturnsFalseAndLeavesTheFrameUntouched) {
 }
 
 TEST(MpscRing, TryPopOnAnEmptyRingReturnsFalse) {
-  mpsc_ring q(8);
+  mpsc_ring<outbound_frame> q(8);
   outbound_frame out;
   EXPECT_FALSE(q.try_pop(out));
   outbound_frame f = make_frame(1, "x");
@@ -130,7 +130,7 @@ TEST(MpscRing, TryPopOnAnEmptyRingReturnsFalse) {
 }
 
 TEST(MpscRing, PopWaitReturnsAReadyFrameAtOnceEvenWithAPastDeadline) {
-  mpsc_ring q(8);
+  mpsc_ring<outbound_frame> q(8);
   outbound_frame f = make_frame(7, "ready");
   ASSERT_TRUE(q.try_push(f));
   outbound_frame out;
@@ -139,7 +139,7 @@ TEST(MpscRing, PopWaitReturnsAReadyFrameAtOnceEvenWithAPastDeadline) {
 }
 
 TEST(MpscRing, PopWaitOnAnEmptyRingReturnsFalseWhenTheDeadlineHasPassed) {
-  mpsc_ring q(8);
+  mpsc_ring<outbound_frame> q(8);
   outbound_frame out;
   EXPECT_FALSE(q.pop_wait(out, absl::InfinitePast()));
   EXPECT_FALSE(q.pop_wait(out, absl::Now() - absl::Seconds(1)));
@@ -152,7 +152,7 @@ TEST(MpscRing, PopWaitOnAnEmptyRingReturnsFalseWhenTheDeadlineHasPassed) {
 
 TEST(MpscRing, PopWaitBlocksUntilAnotherThreadPushes) {
   for (int round = 0; round < 20; ++round) {
-    mpsc_ring q(4);
+    mpsc_ring<outbound_frame> q(4);
     gate consumer_ready;
     std::atomic<bool> returned{false};
     outbound_frame out;
@@ -180,7 +180,7 @@ TEST(MpscRing, PopWaitBlocksUntilAnotherThreadPushes) {
 
 TEST(MpscRing, CloseWakesAConsumerBlockedWithAnInfiniteDeadline) {
   for (int round = 0; round < 20; ++round) {
-    mpsc_ring q(4);
+    mpsc_ring<outbound_frame> q(4);
     gate consumer_ready;
     bool popped = true;
     std::thread consumer([&] {
@@ -197,7 +197,7 @@ TEST(MpscRing, CloseWakesAConsumerBlockedWithAnInfiniteDeadline) {
 }
 
 TEST(MpscRing, FramesQueuedBeforeCloseAreStillPoppedInOrder) {
-  mpsc_ring q(8);
+  mpsc_ring<outbound_frame> q(8);
   for (std::uint32_t i = 1; i <= 3; ++i) {
     outbound_frame f = make_frame(i, "queued");
     ASSERT_TRUE(q.try_push(f));
@@ -223,7 +223,7 @@ TEST(MpscRing, FramesQueuedBeforeCloseAreStillPoppedInOrder) {
 TEST(MpscRing, ManyProducersOneConsumerLoseNothingAndKeepPerProducerOrder) {
   constexpr std::uint32_t kProducers = 4;
   constexpr std::uint32_t kPerProducer = kTsan ? 20000 : 50000;
-  mpsc_ring q(64);
+  mpsc_ring<outbound_frame> q(64);
   gate start;
   std::vector<std::thread> producers;
   for (std::uint32_t p = 0; p < kProducers; ++p) {
@@ -284,7 +284,7 @@ struct watched_payload {
 TEST(MpscRing, PopHandsOverThePayloadAndDestructionReleasesWhatIsLeft) {
   watched_payload w;
   {
-    mpsc_ring q(8);
+    mpsc_ring<outbound_frame> q(8);
     for (std::uint32_t i = 0; i < 5; ++i) {
       outbound_frame f = w.frame(i);
       ASSERT_TRUE(q.try_push(f));
@@ -292,7 +292,7 @@ TEST(MpscRing, PopHandsOverThePayloadAndDestructionReleasesWhatIsLeft) {
     EXPECT_EQ(w.owner.use_count(), 1 + 5) << "the ring holds one reference per frame";
 
     // A rejected push neither takes nor drops a reference.
-    mpsc_ring tiny(2);
+    mpsc_ring<outbound_frame> tiny(2);
     outbound_frame a = w.frame(10), b = w.frame(11), c = w.frame(12);
     ASSERT_TRUE(tiny.try_push(a));
     ASSERT_TRUE(tiny.try_push(b));
@@ -318,7 +318,7 @@ TEST(MpscRing, PopHandsOverThePayloadAndDestructionReleasesWhatIsLeft) {
 TEST(MpscRing, DestroyingAClosedRingReleasesItsFramesToo) {
   watched_payload w;
   {
-    mpsc_ring q(4);
+    mpsc_ring<outbound_frame> q(4);
     for (std::uint32_t i = 0; i < 4; ++i) {
       outbound_frame f = w.frame(i);
       ASSERT_TRUE(q.try_push(f));

@@ -30,13 +30,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/posix_writev_sink.h"
 #include "funnel/presets.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 #include "tests/posix_test_util.h"
 #include "tests/test_util.h"
@@ -131,7 +131,7 @@ struct gated_posix_sink {
   }
 };
 using gated_posix_writer =
-    basic_writer<mpsc_ring, gated_posix_sink, sleep_backpressure, count_batcher>;
+    basic_writer<mpsc_ring<outbound_frame>, gated_posix_sink, sleep_backpressure, count_batcher>;
 
 // --- round trips ---------------------------------------------------------------
 

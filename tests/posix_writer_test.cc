@@ -22,12 +22,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/posix_writev_sink.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 #include "tests/posix_test_util.h"
 #include "tests/test_util.h"
@@ -53,7 +53,8 @@ struct observed_sink {
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> b) { return inner.write(b); }
   void cancel() noexcept { inner.cancel(); }
 };
-using writer = basic_writer<mpsc_ring, observed_sink, condvar_backpressure, count_batcher>;
+using writer =
+    basic_writer<mpsc_ring<outbound_frame>, observed_sink, condvar_backpressure, count_batcher>;
 
 constexpr std::size_t kPayload = 64 * 1024;
 constexpr int kFrames = 64;  // 4 MiB: far more than a socket or pipe buffers

@@ -27,13 +27,13 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/posix_writev_sink.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "gtest/gtest.h"
 #include "tests/posix_test_util.h"
 #include "tests/test_util.h"
@@ -189,7 +189,8 @@ outcome run(std::uint64_t fail_at) {
   writer_options o;
   o.max_pending_frames = 256;
   o.backpressure_timeout = absl::Hours(1);
-  using writer = basic_writer<mpsc_ring, posix_writev_sink, condvar_backpressure, count_batcher>;
+  using writer = basic_writer<mpsc_ring<outbound_frame>, posix_writev_sink, condvar_backpressure,
+                              count_batcher>;
   writer w(posix_writev_sink(p.write_end.get()), o);
   const std::uint32_t per = frames_per_producer();
   std::atomic<std::uint64_t> ok{0};

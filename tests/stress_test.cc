@@ -24,14 +24,14 @@
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/posix_writev_sink.h"
 #include "funnel/presets.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -293,7 +293,8 @@ TEST(Stress, TrySendWithRetriesDeliversEveryFrameOnce) {
 // try_send against a budget of 16. Exactly 16 succeed, in every round; a
 // check-then-increment admission (the seed's) lets a few more through.
 TEST(Stress, ExactlyMaxPendingFramesTrySendsSucceedWhileTheWriterIsHeld) {
-  using gated_writer = basic_writer<mpsc_ring, gated_sink, sleep_backpressure, count_batcher>;
+  using gated_writer =
+      basic_writer<mpsc_ring<outbound_frame>, gated_sink, sleep_backpressure, count_batcher>;
   constexpr int kRounds = kTsan ? 8 : 40;
   constexpr std::uint32_t kAttempts = 100;  // per producer and round
   constexpr std::size_t kBound = 16;

@@ -14,8 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "funnel/buffer.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "gtest/gtest.h"
 
 namespace funnel::testing_internal {

@@ -16,13 +16,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
 #include "funnel/testing/fault_sink.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -37,7 +37,8 @@ using testing_internal::gated_sink;
 using testing_internal::kTsan;
 using testing_internal::make_frame;
 
-using memory_writer = basic_writer<mpsc_ring, memory_sink, sleep_backpressure, count_batcher>;
+using memory_writer =
+    basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, count_batcher>;
 
 bool contains(const absl::Status& s, std::string_view what) {
   return s.message().find(what) != std::string_view::npos;
@@ -71,7 +72,7 @@ struct flush_failing_sink {
 
 // Defect: flush() returned OK although the writer had failed.
 TEST(WriterFailure, FlushReturnsTheFailureOfAFailedSinkFlush) {
-  basic_writer<mpsc_ring, flush_failing_sink, sleep_backpressure, count_batcher> w(
+  basic_writer<mpsc_ring<outbound_frame>, flush_failing_sink, sleep_backpressure, count_batcher> w(
       flush_failing_sink{});
   ASSERT_TRUE(w.handle().send(make_frame(1, "x")).ok());
   const absl::Status st = w.flush();
@@ -93,8 +94,8 @@ TEST(WriterFailure, FlushOfAWriterThatStartedFailedReturnsItsStatus) {
 }
 
 // A Queue whose capacity() is smaller than what it was asked for.
-struct small_queue : mpsc_ring {
-  explicit small_queue(std::size_t) : mpsc_ring(8) {}
+struct small_queue : mpsc_ring<outbound_frame> {
+  explicit small_queue(std::size_t) : mpsc_ring<outbound_frame>(8) {}
 };
 
 // Defect: such a queue reached the queue-full path and counted a failed send
@@ -111,9 +112,11 @@ TEST(WriterFailure, AQueueSmallerThanTheBoundIsRejectedAtConstruction) {
 }
 
 // A Queue that claims room but refuses its 5th push.
-struct refusing_queue : mpsc_ring {
-  using mpsc_ring::mpsc_ring;
-  bool try_push(outbound_frame& f) { return ++pushes_ != 5 && mpsc_ring::try_push(f); }
+struct refusing_queue : mpsc_ring<outbound_frame> {
+  using mpsc_ring<outbound_frame>::mpsc_ring;
+  bool try_push(outbound_frame& f) {
+    return ++pushes_ != 5 && mpsc_ring<outbound_frame>::try_push(f);
+  }
   int pushes_ = 0;  // producers: one thread in the test
 };
 
@@ -141,11 +144,11 @@ TEST(WriterFailure, AQueueThatBreaksItsContractFailsTheWriterAndCountsExactly) {
 }
 
 // A Queue whose 3rd push throws on the producer's thread.
-struct throwing_push_queue : mpsc_ring {
-  using mpsc_ring::mpsc_ring;
+struct throwing_push_queue : mpsc_ring<outbound_frame> {
+  using mpsc_ring<outbound_frame>::mpsc_ring;
   bool try_push(outbound_frame& f) {
     if (++pushes_ == 3) throw std::runtime_error("push exploded");
-    return mpsc_ring::try_push(f);
+    return mpsc_ring<outbound_frame>::try_push(f);
   }
   int pushes_ = 0;  // producers: one thread in the test
 };
@@ -186,8 +189,9 @@ TEST(WriterFailure, FailureCountsTheBatchTheCarriedFrameAndTheQueue) {
   writer_options o;
   o.max_pending_frames = 4;
   o.backpressure_timeout = absl::Hours(1);
-  basic_writer<mpsc_ring, gated_then_failing_sink, condvar_backpressure, count_batcher> w(
-      gated_then_failing_sink{std::move(gated)}, o, condvar_backpressure{}, count_batcher(2));
+  basic_writer<mpsc_ring<outbound_frame>, gated_then_failing_sink, condvar_backpressure,
+               count_batcher>
+      w(gated_then_failing_sink{std::move(gated)}, o, condvar_backpressure{}, count_batcher(2));
   auto h = w.handle();
   std::atomic<std::uint64_t> ok{0};
   ASSERT_TRUE(h.send(make_frame(0, "A")).ok());
@@ -236,7 +240,8 @@ TEST(WriterFailure, RandomFailuresUnderLoadKeepTheAccountingExact) {
     writer_options o;
     o.max_pending_frames = 4;
     o.backpressure_timeout = absl::Hours(1);
-    basic_writer<mpsc_ring, fault_injecting_sink<memory_sink>, condvar_backpressure, count_batcher>
+    basic_writer<mpsc_ring<outbound_frame>, fault_injecting_sink<memory_sink>, condvar_backpressure,
+                 count_batcher>
         w(std::move(sink), o);
     std::atomic<std::uint64_t> ok{0};
     std::vector<std::thread> producers;
@@ -279,7 +284,8 @@ TEST(WriterFailure, SendWaitsOnTheByteBoundAndIsWokenWhenBytesFree) {
   writer_options o;
   o.max_pending_bytes = 2 * (kHeaderSize + 10);
   o.backpressure_timeout = absl::Hours(1);
-  basic_writer<mpsc_ring, gated_sink, condvar_backpressure, count_batcher> w(std::move(gated), o);
+  basic_writer<mpsc_ring<outbound_frame>, gated_sink, condvar_backpressure, count_batcher> w(
+      std::move(gated), o);
   auto h = w.handle();
   const std::string ten(10, 'z');
   ASSERT_TRUE(h.send(make_frame(1, ten)).ok());
@@ -322,8 +328,8 @@ TEST(WriterFailure, ASinkThatThrowsFailsTheWriterWithInternal) {
     auto out = sink.inner.buffer();
     writer_options o;
     o.backpressure_timeout = absl::Hours(1);
-    basic_writer<mpsc_ring, throwing_sink, condvar_backpressure, count_batcher> w(std::move(sink),
-                                                                                  o);
+    basic_writer<mpsc_ring<outbound_frame>, throwing_sink, condvar_backpressure, count_batcher> w(
+        std::move(sink), o);
     auto h = w.handle();
     std::uint64_t ok = 0;
     ASSERT_TRUE(h.send(make_frame(1, "first")).ok());

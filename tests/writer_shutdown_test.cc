@@ -15,13 +15,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -34,7 +34,8 @@ using testing_internal::kTsan;
 using testing_internal::make_frame;
 using testing_internal::wire_bytes;
 
-using memory_writer = basic_writer<mpsc_ring, memory_sink, sleep_backpressure, count_batcher>;
+using memory_writer =
+    basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, count_batcher>;
 
 // Defect: two close() calls could both join the writer thread.
 TEST(WriterShutdown, ConcurrentClosesAllReturnTheSameStatus) {
@@ -68,7 +69,8 @@ TEST(WriterShutdown, ConcurrentClosesOfAFailedWriterAgree) {
       return absl::UnavailableError("injected: dead");
     }
   };
-  basic_writer<mpsc_ring, dead_sink, sleep_backpressure, count_batcher> w(dead_sink{});
+  basic_writer<mpsc_ring<outbound_frame>, dead_sink, sleep_backpressure, count_batcher> w(
+      dead_sink{});
   for (int i = 0; i < 5; ++i) (void)w.handle().send(make_frame(i, "x"));
   std::vector<absl::Status> results(3);
   std::vector<std::thread> closers;
@@ -92,7 +94,8 @@ void close_under_load(int rounds) {
     writer_options o;
     o.max_pending_frames = 3;  // 4 producers: some always wait
     o.backpressure_timeout = absl::Hours(1);
-    basic_writer<mpsc_ring, memory_sink, Backpressure, count_batcher> w(std::move(sink), o);
+    basic_writer<mpsc_ring<outbound_frame>, memory_sink, Backpressure, count_batcher> w(
+        std::move(sink), o);
     constexpr int kProducers = 4;
     std::vector<std::uint32_t> sent(kProducers, 0);
     std::vector<absl::Status> last(kProducers);
@@ -164,8 +167,9 @@ TEST(WriterShutdown, AProducerInsideTheHandshakeWindowBacksOut) {
   writer_options o;
   o.max_pending_frames = 1;
   o.backpressure_timeout = absl::Hours(1);
-  basic_writer<mpsc_ring, gated_sink, hold_after_acquire_backpressure, count_batcher> w(
-      std::move(gated), o);
+  basic_writer<mpsc_ring<outbound_frame>, gated_sink, hold_after_acquire_backpressure,
+               count_batcher>
+      w(std::move(gated), o);
   auto h = w.handle();
   absl::Notification acquired, closing_seen;
   hold_after_acquire_backpressure::on_acquired = [&] {
@@ -241,7 +245,7 @@ void destroy_while_blocked() {
   o.max_pending_frames = 1;
   o.backpressure_timeout = absl::Hours(1);
   o.shutdown_timeout = absl::InfiniteDuration();
-  using writer = basic_writer<mpsc_ring, gated_sink, Backpressure, count_batcher>;
+  using writer = basic_writer<mpsc_ring<outbound_frame>, gated_sink, Backpressure, count_batcher>;
   auto w = std::make_unique<writer>(std::move(gated), o);
   auto h = w->handle();
   ASSERT_TRUE(h.send(make_frame(1, "held")).ok());

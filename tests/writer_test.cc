@@ -11,12 +11,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
+#include "funnel/procwire/frame.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -28,8 +28,10 @@ using testing_internal::gated_sink;
 using testing_internal::make_frame;
 using testing_internal::wire_bytes;
 
-using memory_writer = basic_writer<mpsc_ring, memory_sink, sleep_backpressure, count_batcher>;
-using gated_writer = basic_writer<mpsc_ring, gated_sink, sleep_backpressure, count_batcher>;
+using memory_writer =
+    basic_writer<mpsc_ring<outbound_frame>, memory_sink, sleep_backpressure, count_batcher>;
+using gated_writer =
+    basic_writer<mpsc_ring<outbound_frame>, gated_sink, sleep_backpressure, count_batcher>;
 
 // Seed: test_writer_config_default.
 TEST(WriterOptions, DefaultsAreTheSeeds) {
@@ -308,7 +310,8 @@ struct failing_sink {
     return n;
   }
 };
-using failing_writer = basic_writer<mpsc_ring, failing_sink, sleep_backpressure, count_batcher>;
+using failing_writer =
+    basic_writer<mpsc_ring<outbound_frame>, failing_sink, sleep_backpressure, count_batcher>;
 
 TEST(Writer, SinkFailurePropagatesItsCauseAndCountsLostFrames) {
   // 3 whole frames and part of a 4th, then failure.
@@ -354,7 +357,7 @@ TEST(Writer, ProducersWaitingUnderBackpressureWakeOnFailure) {
       return absl::AbortedError("injected: disk on fire");
     }
   };
-  basic_writer<mpsc_ring, fail_after_gate, sleep_backpressure, count_batcher> w(
+  basic_writer<mpsc_ring<outbound_frame>, fail_after_gate, sleep_backpressure, count_batcher> w(
       fail_after_gate{std::move(sink)}, o);
   auto h = w.handle();
   ASSERT_TRUE(h.send(make_frame(1, "a")).ok());

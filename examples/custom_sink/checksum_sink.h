@@ -43,7 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "funnel/buffer.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 
 namespace funnel_example {
 

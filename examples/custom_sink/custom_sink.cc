@@ -43,7 +43,7 @@ using demo_preset = funnel::with<checksum_preset, yield_backpressure>;
 using demo_writer = funnel::writer_for<demo_preset>;
 // [preset]
 
-static_assert(std::is_same_v<demo_writer::queue_type, funnel::mpsc_ring>);
+static_assert(std::is_same_v<demo_writer::queue_type, funnel::mpsc_ring<funnel::outbound_frame>>);
 static_assert(std::is_same_v<demo_writer::batcher_type, funnel::count_batcher>);
 
 constexpr int kProducers = 2;

@@ -17,10 +17,10 @@
 #include "examples/custom_sink/checksum_sink.h"
 #include "examples/custom_sink/yield_backpressure.h"
 #include "funnel/concepts.h"
-#include "funnel/frame.h"
 #include "funnel/options.h"
 #include "funnel/policies/sink/memory_sink.h"
 #include "funnel/presets.h"
+#include "funnel/procwire/frame.h"
 #include "funnel/testing/backpressure_conformance.h"  // this .cc only: it defines tests
 #include "funnel/testing/fault_sink.h"
 #include "funnel/testing/frames.h"

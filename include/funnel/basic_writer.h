@@ -7,10 +7,15 @@
 //   writer w(sink, options);          // starts the writer thread
 //   auto h = w.handle();              // copy one per producer thread
 //   absl::Status s = h.send(std::move(frame));  // may wait (Backpressure)
+//   s = h.send(outbound_frame::make(...));      // a StatusOr<frame>: its error, or sent
 //   s = h.try_send(std::move(frame)); // never waits
 //   s = w.flush();                    // everything accepted so far is written
 //   absl::Status final = w.close();   // drains, joins, reports
 //   final = w.close(absl::Now() + absl::Seconds(2));  // ... or gives up then
+//
+// Frames: the writer carries the frame type of its Queue (Queue::value_type,
+// any funnel::frame, see funnel/frame.h): procwire frames, length-prefixed
+// or raw frames, or your own.
 //
 // Data flow: a producer takes pending budget (exact CAS admission, see
 // detail/pending_budget.h), pushes the frame into the Queue, and returns. The
@@ -57,10 +62,12 @@
 #ifndef FUNNEL_BASIC_WRITER_H_
 #define FUNNEL_BASIC_WRITER_H_
 
+#include <concepts>
 #include <memory>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"  // send(StatusOr<frame>&&)
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
@@ -81,6 +88,8 @@ class basic_writer;
 template <class Core>
 class basic_writer_handle {
  public:
+  using frame_type = typename Core::frame_type;
+
   // Queues `frame`, waiting as the Backpressure policy says while the pending
   // bound is reached. OK: the frame was accepted and will be written or
   // counted as lost. Errors:
@@ -93,19 +102,30 @@ class basic_writer_handle {
   //   Internal / DeadlineExceeded / InvalidArgument: the writer stopped for
   //                      another reason (see basic_writer::status()).
   // On error the frame is left untouched (not moved from): retry if you like.
-  absl::Status send(outbound_frame&& frame) { return send_impl(frame, true); }
-  // Sends a copy; the copy shares the payload (no byte copy).
-  absl::Status send(const outbound_frame& frame) {
-    outbound_frame copy(frame);
+  absl::Status send(frame_type&& frame) { return send_impl(frame, true); }
+  // Sends a copy (for copyable frame types; procwire's shares the payload).
+  absl::Status send(const frame_type& frame) requires std::copy_constructible<frame_type> {
+    frame_type copy(frame);
     return send_impl(copy, true);
+  }
+  // Sends the frame a builder returned, or returns the builder's error
+  // unchanged (nothing is sent): no unchecked dereference at the call site.
+  //   h.send(outbound_frame::make(method, flags, id, payload));
+  absl::Status send(absl::StatusOr<frame_type>&& frame) {
+    if (!frame.ok()) return frame.status();
+    return send_impl(*frame, true);
   }
 
   // As send(), but never waits: ResourceExhausted at once when the pending
   // bound is reached.
-  absl::Status try_send(outbound_frame&& frame) { return send_impl(frame, false); }
-  absl::Status try_send(const outbound_frame& frame) {
-    outbound_frame copy(frame);
+  absl::Status try_send(frame_type&& frame) { return send_impl(frame, false); }
+  absl::Status try_send(const frame_type& frame) requires std::copy_constructible<frame_type> {
+    frame_type copy(frame);
     return send_impl(copy, false);
+  }
+  absl::Status try_send(absl::StatusOr<frame_type>&& frame) {
+    if (!frame.ok()) return frame.status();
+    return send_impl(*frame, false);
   }
 
   // Frames accepted and not yet completely written.
@@ -118,7 +138,7 @@ class basic_writer_handle {
   friend class basic_writer;
   explicit basic_writer_handle(std::shared_ptr<Core> core) noexcept : core_(std::move(core)) {}
 
-  absl::Status send_impl(outbound_frame& frame, bool may_wait) {
+  absl::Status send_impl(frame_type& frame, bool may_wait) {
     if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
     return core_->send(frame, may_wait);
   }
@@ -132,6 +152,7 @@ class basic_writer {
   using core_type = detail::writer_core<Queue, Sink, Backpressure, Batcher>;
 
  public:
+  using frame_type = typename Queue::value_type;
   using queue_type = Queue;
   using sink_type = Sink;
   using backpressure_type = Backpressure;

@@ -1,8 +1,10 @@
 // funnel/concepts.h
 // -----------------------------------------------------------------------------
 // The four policy concepts `basic_writer<Queue, Sink, Backpressure, Batcher>`
-// is built from. Each concept block says: the required expressions, their
-// semantics, which thread may call what, and the models funnel ships.
+// is built from (the fifth concept, Frame, what travels, is in
+// funnel/frame.h; the writer takes its frame type from Queue::value_type). Each concept block says:
+// the required expressions, their semantics, which thread may call what, and the models funnel
+// ships.
 //
 // Threads, as used below:
 //   * producer: any thread holding a writer handle (many, concurrently);
@@ -28,14 +30,16 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"  // deadlines
 #include "funnel/buffer.h"
-#include "funnel/frame.h"
+#include "funnel/frame.h"  // the Frame concept a Queue carries
 
 namespace funnel {
 
 // -----------------------------------------------------------------------------
-// Queue: carries outbound frames from producers to the writer thread.
+// Queue: carries frames from producers to the writer thread.
 //
-// Required expressions, for `Q q`, `outbound_frame f`, `absl::Time d`:
+// Required expressions, for `Q q`, `typename Q::value_type f`, `absl::Time d`:
+//   Q::value_type             the frame type it carries (a funnel::frame);
+//                             the writer's frame type.
 //   Q(std::size_t capacity)   Constructs a queue holding at least `capacity`
 //                             frames. basic_writer passes a capacity of at
 //                             least max_pending_frames, so a producer that
@@ -52,6 +56,8 @@ namespace funnel {
 //                             spinning one) until a frame arrives, `d` passes
 //                             or the queue is closed. Returns false on the
 //                             last two. Spurious false returns are allowed.
+//                             funnel::event_count::await (funnel/event_count.h)
+//                             is the one-call way to write it.
 //   q.close()                 any thread, idempotent. After it, pop_wait on
 //                             an empty queue returns false at once; a
 //                             consumer blocked in pop_wait wakes. Pushes are
@@ -61,22 +67,30 @@ namespace funnel {
 // Order: frames pushed by one producer are popped in push order (FIFO per
 // producer); frames of different producers are interleaved in some order.
 //
-// Models: mpsc_ring, mutex_queue, boost_lockfree_queue (policies/queue/).
+// Models: mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>
+// (policies/queue/), for any frame type F.
 //
 // Looking ahead: a byte-ring queue where producers encode in place models an
 // extended concept (reserve/commit on the producer side, contiguous readable
 // regions on the writer side); basic_writer selects its loop with
 // `if constexpr`, so its public API does not change.
 template <class Q>
-concept queue_has_try_push = requires(Q& q, outbound_frame& f) {
+concept queue_has_value_type = requires {
+  typename Q::value_type;
+};
+template <class Q>
+concept queue_carries_frames = queue_has_value_type<Q> && frame<typename Q::value_type>;
+template <class Q>
+concept queue_has_try_push = queue_has_value_type<Q> && requires(Q& q, typename Q::value_type& f) {
   { q.try_push(f) } -> std::same_as<bool>;
 };
 template <class Q>
-concept queue_has_try_pop = requires(Q& q, outbound_frame& f) {
+concept queue_has_try_pop = queue_has_value_type<Q> && requires(Q& q, typename Q::value_type& f) {
   { q.try_pop(f) } -> std::same_as<bool>;
 };
 template <class Q>
-concept queue_has_pop_wait = requires(Q& q, outbound_frame& f, absl::Time d) {
+concept queue_has_pop_wait = queue_has_value_type<Q> &&
+    requires(Q& q, typename Q::value_type& f, absl::Time d) {
   { q.pop_wait(f, d) } -> std::same_as<bool>;
 };
 template <class Q>
@@ -88,7 +102,8 @@ concept queue_has_capacity = requires(const Q& q) {
   { q.capacity() } -> std::convertible_to<std::size_t>;
 };
 template <class Q>
-concept queue = std::constructible_from<Q, std::size_t> && queue_has_try_push<Q> &&
+concept queue =
+    queue_carries_frames<Q> && std::constructible_from<Q, std::size_t> && queue_has_try_push<Q> &&
     queue_has_try_pop<Q> && queue_has_pop_wait<Q> && queue_has_close<Q> && queue_has_capacity<Q>;
 
 // -----------------------------------------------------------------------------
@@ -197,7 +212,7 @@ concept backpressure =
 // What the writer tells it about the batch being assembled:
 struct batch_stats {
   std::size_t frames = 0;  // frames already in the batch
-  std::size_t bytes = 0;   // their wire bytes (headers + payloads)
+  std::size_t bytes = 0;   // their wire bytes (Frame::size(), summed)
 };
 // Required expressions, for `const Bt bt`, `batch_stats st`, `std::size_t n`:
 //   bt.admits(st, n) -> bool  May a frame of `n` wire bytes join a batch that
@@ -217,10 +232,11 @@ struct batch_stats {
 //       again after each frame that arrives, so a batch that has grown large
 //       enough can stop lingering. Without the hook: never linger.
 //   bt.coalesce_below() -> std::size_t
-//       Payloads shorter than this are copied, with every header, into one
+//       Frame ranges (Frame::wire()) shorter than this are copied into one
 //       contiguous staging buffer the writer owns, so runs of small frames
-//       become one range instead of two per frame; larger payloads are still
-//       written from the producer's buffer. Without the hook: no copying.
+//       become one range instead of one or two per frame; longer ranges
+//       (large payloads) are still written from the producer's buffer.
+//       Without the hook: no copying.
 //
 // Models: count_batcher, byte_batcher, linger_batcher, coalescing_batcher
 // (policies/batcher/).

@@ -1,210 +1,133 @@
 // funnel/frame.h
 // -----------------------------------------------------------------------------
-// The procwire data-plane frame: an 11-byte big-endian header and a payload.
+// The Frame concept: what travels from producers, through a Queue, to the
+// writer thread and onto the Sink. funnel knows no wire format; a framing is
+// a frame type (procwire: funnel/procwire/frame.h; length-prefixed and raw
+// frames: funnel/framing/; your own: docs/custom-policies.md).
 //
-//   offset size field           notes
-//   0      2    method_id (u16)  0 is reserved (invalid); 0xFFFF is ABORT
-//   2      1    flags (u8)       bits 0-5 defined below; bits 6-7 must be 0
-//   3      4    request_id (u32) 0 = event / fire-and-forget
-//   7      4    payload_length   <= the configured max (default 1 GiB),
-//                                never above 2^31-1
+// Minimal complete definition, for `F f`, `const F cf`:
+//   F is default-constructible, and moves without throwing (queues move
+//       frames in and out of their slots and must not throw half way).
+//   F::max_ranges                static constexpr std::size_t, 1..16: the
+//                                most ranges wire() ever returns.
+//   cf.valid() noexcept -> bool  false for a default-constructed or
+//                                moved-from frame (the "empty" state), true
+//                                for a frame that may be written. Writers
+//                                refuse an empty frame with InvalidArgument.
+//   cf.size() noexcept -> size_t the frame's wire size in bytes: the sum of
+//                                the sizes of wire()'s ranges; > 0 when valid.
+//   cf.wire() noexcept -> frame_ranges<F::max_ranges>
+//                                the frame's wire bytes, in order, as up to
+//                                max_ranges contiguous ranges (e.g. a header
+//                                range, then the payload). The ranges point
+//                                into memory the frame owns or shares, stay
+//                                valid while the frame lives and is not
+//                                moved from, and are never empty.
 //
-// This header defines
-//   * `frame_header` with `encode_header`, `decode_header`, `validate_header`;
-//   * `outbound_frame`: a validated, pre-encoded header plus a `funnel::bytes`
-//     payload. An `outbound_frame` can only be built through `make`/`empty`,
-//     which check the header and that payload_length matches the payload, so
-//     a frame that reaches a writer can never desynchronise the byte stream.
+// Laws: the bytes of a frame's ranges never change while it is queued; for a
+// valid frame, size() == total of wire()'s sizes; moving leaves the source
+// empty (valid() == false); a frame is either written whole or counted lost
+// (basic_writer never writes part of a frame and then something else).
 //
-// Thread-safety: all functions are pure; `outbound_frame` is a value type
-// (copying it shares the payload, see funnel/bytes.h).
+// Threads: a frame is built by a producer, moved into the queue, and read on
+// the writer thread; nothing of it is shared between threads at once unless
+// its payload is (funnel::bytes shares immutable bytes, with atomic
+// reference counts).
+//
+// Cost: the writer calls wire() once per frame per batch (to build the
+// gather list) and size() a few times; both should be a few loads. No
+// virtual calls, no allocation.
+//
+// Models: procwire::outbound_frame (funnel/procwire/frame.h), and the
+// framings in funnel/framing/.
 #ifndef FUNNEL_FRAME_H_
 #define FUNNEL_FRAME_H_
 
 #include <array>
+#include <concepts>
 #include <cstddef>
-#include <cstdint>
-#include <span>
-#include <utility>
+#include <type_traits>
 
-#include "absl/status/status.h"    // validation results
-#include "absl/status/statusor.h"  // decode_header, outbound_frame::make
-#include "absl/strings/str_cat.h"  // error messages that name the offending value
-#include "funnel/bytes.h"
+#include "funnel/buffer.h"
 
 namespace funnel {
 
-inline constexpr std::size_t kHeaderSize = 11;
-// The default and the absolute upper bound for payload_length.
-inline constexpr std::uint32_t kDefaultMaxPayload = 1u << 30;       // 1 GiB
-inline constexpr std::uint32_t kAbsoluteMaxPayload = 0x7FFF'FFFFu;  // 2^31 - 1
-inline constexpr std::uint16_t kAbortMethodId = 0xFFFF;
+// A short, bounded list of ranges: a frame's wire bytes. Zero-length ranges
+// are never stored (add() skips them), so the writer's gather list never holds
+// one.
+template <std::size_t N>
+class frame_ranges {
+  static_assert(N >= 1 && N <= 16, "funnel::frame_ranges: a frame has 1..16 ranges");
 
-// Flag bits (byte 2 of the header).
-namespace frame_flags {
-inline constexpr std::uint8_t kToParent = 0x01;
-inline constexpr std::uint8_t kResponse = 0x02;
-inline constexpr std::uint8_t kError = 0x04;
-inline constexpr std::uint8_t kStreamChunk = 0x08;
-inline constexpr std::uint8_t kStreamEnd = 0x10;
-inline constexpr std::uint8_t kAck = 0x20;
-inline constexpr std::uint8_t kReservedMask = 0xC0;
-// Common combinations.
-inline constexpr std::uint8_t kResponseToParent = 0x03;
-inline constexpr std::uint8_t kErrorResponse = 0x07;
-inline constexpr std::uint8_t kStreamChunkToParent = 0x0B;
-inline constexpr std::uint8_t kStreamEndToParent = 0x1B;
-inline constexpr std::uint8_t kAckToParent = 0x23;
-}  // namespace frame_flags
-
-struct frame_header {
-  std::uint16_t method_id = 0;
-  std::uint8_t flags = 0;
-  std::uint32_t request_id = 0;
-  std::uint32_t payload_length = 0;
-
-  friend bool operator==(const frame_header&, const frame_header&) = default;
-};
-
-using encoded_header = std::array<std::byte, kHeaderSize>;
-
-// Serialises `h` big-endian. Does not validate: see validate_header.
-constexpr encoded_header encode_header(const frame_header& h) noexcept {
-  auto b = [](unsigned v) { return static_cast<std::byte>(v & 0xFFu); };
-  return {b(h.method_id >> 8),
-          b(h.method_id),
-          b(h.flags),
-          b(h.request_id >> 24),
-          b(h.request_id >> 16),
-          b(h.request_id >> 8),
-          b(h.request_id),
-          b(h.payload_length >> 24),
-          b(h.payload_length >> 16),
-          b(h.payload_length >> 8),
-          b(h.payload_length)};
-}
-
-// OK when method_id != 0, the reserved flag bits are clear and payload_length
-// <= max_payload (itself capped at kAbsoluteMaxPayload); otherwise
-// InvalidArgument naming the field and its value.
-inline absl::Status validate_header(const frame_header& h,
-                                    std::uint32_t max_payload = kDefaultMaxPayload) {
-  if (h.method_id == 0) {
-    return absl::InvalidArgumentError("invalid procwire header: method_id 0 is reserved");
-  }
-  if ((h.flags & frame_flags::kReservedMask) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid procwire header: flags 0x",
-                                                   absl::Hex(h.flags), " set reserved bits 6-7"));
-  }
-  const std::uint32_t limit = max_payload < kAbsoluteMaxPayload ? max_payload : kAbsoluteMaxPayload;
-  if (h.payload_length > limit) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid procwire header: payload_length ",
-                                                   h.payload_length, " exceeds the maximum ",
-                                                   limit));
-  }
-  return absl::OkStatus();
-}
-
-// Parses the first kHeaderSize bytes of `in` and validates them.
-inline absl::StatusOr<frame_header> decode_header(std::span<const std::byte> in,
-                                                  std::uint32_t max_payload = kDefaultMaxPayload) {
-  if (in.size() < kHeaderSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("procwire header needs ", kHeaderSize, " bytes, got ", in.size()));
-  }
-  auto u = [&](std::size_t i) { return static_cast<std::uint32_t>(in[i]); };
-  frame_header h;
-  h.method_id = static_cast<std::uint16_t>((u(0) << 8) | u(1));
-  h.flags = static_cast<std::uint8_t>(u(2));
-  h.request_id = (u(3) << 24) | (u(4) << 16) | (u(5) << 8) | u(6);
-  h.payload_length = (u(7) << 24) | (u(8) << 16) | (u(9) << 8) | u(10);
-  if (absl::Status s = validate_header(h, max_payload); !s.ok()) return s;
-  return h;
-}
-
-// A frame ready for a writer: validated pre-encoded header + shared payload.
-//
-// Copying shares the payload (no byte copy); moving is noexcept. The size of
-// the object is independent of the payload size.
-class outbound_frame {
  public:
-  // An empty object, not a valid frame: only for reuse as a move target
-  // (e.g. the out-parameter of Queue::try_pop).
-  outbound_frame() noexcept = default;
+  static constexpr std::size_t capacity() noexcept { return N; }
 
-  // Moving leaves the source as an empty object (valid() == false), never a
-  // header whose payload has gone.
-  // Only method_id is cleared (valid() reads it): zeroing the whole 11-byte
-  // array made GCC 12 emit overlapping stores and loads that stalled every
-  // move (measured: the writer loop went from 15 to 64+ M frames/s).
-  outbound_frame(outbound_frame&& other) noexcept
-      : header_(other.header_), payload_(std::move(other.payload_)) {
-    other.header_[0] = other.header_[1] = std::byte{0};
+  // Appends [data, data + size); a no-op for size 0. At most N calls with a
+  // non-zero size.
+  constexpr void add(const std::byte* data, std::size_t size) noexcept {
+    if (size != 0) ranges_[count_++] = const_buffer{data, size};
   }
-  outbound_frame& operator=(outbound_frame&& other) noexcept {
-    header_ = other.header_;
-    other.header_[0] = other.header_[1] = std::byte{0};
-    payload_ = std::move(other.payload_);
-    return *this;
-  }
-  outbound_frame(const outbound_frame&) = default;
-  outbound_frame& operator=(const outbound_frame&) = default;
+  constexpr void add(const_buffer b) noexcept { add(b.data, b.size); }
 
-  // Builds a frame whose payload_length is taken from `payload`.
-  static absl::StatusOr<outbound_frame> make(std::uint16_t method_id, std::uint8_t flags,
-                                             std::uint32_t request_id, bytes payload,
-                                             std::uint32_t max_payload = kDefaultMaxPayload) {
-    if (payload.size() > kAbsoluteMaxPayload) {
-      return absl::InvalidArgumentError(absl::StrCat("payload of ", payload.size(),
-                                                     " bytes exceeds the procwire maximum ",
-                                                     kAbsoluteMaxPayload));
-    }
-    frame_header h{method_id, flags, request_id, static_cast<std::uint32_t>(payload.size())};
-    return make(h, std::move(payload), max_payload);
-  }
-
-  // Builds a frame from a complete header; `h.payload_length` must equal
-  // `payload.size()`, or the stream would desynchronise.
-  static absl::StatusOr<outbound_frame> make(const frame_header& h, bytes payload,
-                                             std::uint32_t max_payload = kDefaultMaxPayload) {
-    if (absl::Status s = validate_header(h, max_payload); !s.ok()) return s;
-    if (h.payload_length != payload.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("header says payload_length ",
-                                                     h.payload_length, " but the payload has ",
-                                                     payload.size(), " bytes"));
-    }
-    return outbound_frame(encode_header(h), std::move(payload));
-  }
-
-  // A frame without payload (ACK, STREAM_END, ...); `h.payload_length` must be 0.
-  static absl::StatusOr<outbound_frame> empty(const frame_header& h) { return make(h, bytes()); }
-
-  const encoded_header& encoded() const noexcept { return header_; }
-  // The decoded header; all zeros for an empty (default-constructed or
-  // moved-from) frame.
-  frame_header header() const noexcept {
-    if (!valid()) return frame_header{};
-    // The header was validated when the frame was built, so decoding succeeds.
-    return *decode_header(header_, kAbsoluteMaxPayload);
-  }
-  const bytes& payload() const noexcept { return payload_; }
-  // Header plus payload: the bytes this frame puts on the wire.
-  std::size_t size() const noexcept { return kHeaderSize + payload_.size(); }
-  // False for a default-constructed or moved-from object (method_id 0 is never
-  // valid on the wire).
-  bool valid() const noexcept { return header_[0] != std::byte{0} || header_[1] != std::byte{0}; }
+  constexpr std::size_t size() const noexcept { return count_; }
+  constexpr bool empty() const noexcept { return count_ == 0; }
+  constexpr const const_buffer* begin() const noexcept { return ranges_.data(); }
+  constexpr const const_buffer* end() const noexcept { return ranges_.data() + count_; }
+  constexpr const const_buffer& operator[](std::size_t i) const noexcept { return ranges_[i]; }
 
  private:
-  outbound_frame(const encoded_header& h, bytes payload) noexcept
-      : header_(h), payload_(std::move(payload)) {}
-
-  encoded_header header_{};
-  bytes payload_;
+  std::array<const_buffer, N> ranges_{};
+  std::size_t count_ = 0;
 };
 
-static_assert(std::is_nothrow_move_constructible_v<outbound_frame> &&
-                  std::is_nothrow_move_assignable_v<outbound_frame>,
-              "queues move frames in and out of slots and must not throw half way");
+// The parts of the concept, one by one, so a type that misses one fails with
+// a sentence naming it (see detail/policy_checks.h).
+template <class F>
+concept frame_moves_without_throwing =
+    std::is_nothrow_move_constructible_v<F> && std::is_nothrow_move_assignable_v<F>;
+template <class F>
+concept frame_has_max_ranges = requires {
+  { F::max_ranges } -> std::convertible_to<std::size_t>;
+  requires F::max_ranges >= 1 && F::max_ranges <= 16;
+};
+template <class F>
+concept frame_has_valid = requires(const F& f) {
+  { f.valid() }
+  noexcept->std::same_as<bool>;
+};
+template <class F>
+concept frame_has_size = requires(const F& f) {
+  { f.size() }
+  noexcept->std::same_as<std::size_t>;
+};
+template <class F>
+concept frame_has_wire = frame_has_max_ranges<F> && requires(const F& f) {
+  { f.wire() }
+  noexcept->std::same_as<frame_ranges<F::max_ranges>>;
+};
+
+template <class F>
+concept frame = std::default_initializable<F> && frame_moves_without_throwing<F> &&
+    frame_has_valid<F> && frame_has_size<F> && frame_has_wire<F>;
+
+// Checks `F` member by member; a type that is not a frame fails with one
+// sentence naming what is missing. Used by the writer and every queue.
+template <class F>
+consteval bool check_frame() {
+  static_assert(std::default_initializable<F>,
+                "funnel: a frame type must be default-constructible (its empty state)");
+  static_assert(frame_moves_without_throwing<F>,
+                "funnel: a frame type must be nothrow move-constructible and move-assignable");
+  static_assert(frame_has_max_ranges<F>,
+                "funnel: a frame type needs `static constexpr std::size_t max_ranges` (1..16)");
+  static_assert(frame_has_valid<F>, "funnel: a frame type needs `bool valid() const noexcept`");
+  static_assert(frame_has_size<F>,
+                "funnel: a frame type needs `std::size_t size() const noexcept` (its wire size)");
+  static_assert(frame_has_wire<F>,
+                "funnel: a frame type needs `funnel::frame_ranges<max_ranges> wire() const "
+                "noexcept` (its wire bytes)");
+  return frame<F>;
+}
 
 }  // namespace funnel
 

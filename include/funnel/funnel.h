@@ -6,15 +6,17 @@
 #ifndef FUNNEL_FUNNEL_H_
 #define FUNNEL_FUNNEL_H_
 
-#include "funnel/basic_writer.h"   // basic_writer, its handle
-#include "funnel/buffer.h"         // const_buffer, consume_front
-#include "funnel/bytes.h"          // payload type
-#include "funnel/concepts.h"       // the four policy concepts
-#include "funnel/frame.h"          // procwire header, outbound_frame
-#include "funnel/frame_decoder.h"  // reading the stream back
-#include "funnel/options.h"        // writer_options
+#include "funnel/basic_writer.h"  // basic_writer, its handle
+#include "funnel/buffer.h"        // const_buffer, consume_front
+#include "funnel/bytes.h"         // payload type
+#include "funnel/concepts.h"      // the four policy concepts
+#include "funnel/event_count.h"   // the wait helper for your own Queue
+#include "funnel/frame.h"         // the Frame concept
+#include "funnel/options.h"       // writer_options
 #include "funnel/policies/sink/memory_sink.h"
-#include "funnel/presets.h"  // procwire_writer
-#include "funnel/stats.h"    // writer_stats
+#include "funnel/presets.h"                 // policy algebra, procwire_writer
+#include "funnel/procwire/frame.h"          // procwire header, outbound_frame
+#include "funnel/procwire/frame_decoder.h"  // reading the stream back
+#include "funnel/stats.h"                   // writer_stats
 
 #endif  // FUNNEL_FUNNEL_H_

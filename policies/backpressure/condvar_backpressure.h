@@ -26,7 +26,7 @@
 // Thread-safety: wait() from any number of threads at once; notify() from any
 // thread.
 //
-// Memory ordering: wait() follows detail::event_count's protocol: after
+// Memory ordering: wait() follows event_count's protocol: after
 // `ready()` returns false it announces itself (prepare_wait: a seq_cst RMW
 // and a seq_cst fence), calls `ready()` again, and only then sleeps
 // (commit_wait). notify() is the event count's notify_all: a seq_cst fence,
@@ -54,7 +54,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "funnel/detail/event_count.h"
+#include "funnel/event_count.h"
 
 namespace funnel {
 
@@ -68,25 +68,14 @@ class condvar_backpressure {
   condvar_backpressure& operator=(condvar_backpressure&&) = delete;
 
   bool wait(absl::FunctionRef<bool()> ready, absl::Time deadline) {
-    for (;;) {
-      if (ready()) return true;
-      if (absl::Now() >= deadline) return false;
-      const detail::event_count::key key = sleepers_.prepare_wait();
-      // The re-check after announcing ourselves: see "Memory ordering".
-      if (ready()) {
-        sleepers_.cancel_wait();
-        return true;
-      }
-      // Woken (notified), timed out, or (clock skew) neither: the loop's
-      // ready() and clock checks decide, so the result is not needed.
-      (void)sleepers_.commit_wait(key, deadline);
-    }
+    // The event count's whole waiting protocol; see "Memory ordering".
+    return sleepers_.await(ready, deadline);
   }
 
   void notify() noexcept { sleepers_.notify_all(); }
 
  private:
-  detail::event_count sleepers_;
+  event_count sleepers_;
 };
 
 }  // namespace funnel

@@ -1,6 +1,6 @@
 // funnel/policies/queue/boost_lockfree_queue.h
 // -----------------------------------------------------------------------------
-// `boost_lockfree_queue`: an ADAPTER that plugs a well-known third-party
+// `boost_lockfree_queue<F>`: an ADAPTER that plugs a well-known third-party
 // lock-free queue, boost::lockfree::queue (Michael & Scott's queue over a
 // preallocated node freelist), into funnel's Queue concept.
 //
@@ -8,8 +8,8 @@
 // have to be supplied around a foreign queue, and this header is the
 // template for doing so:
 //   1. Element type. boost::lockfree::queue requires a trivially copyable,
-//      trivially destructible T, which outbound_frame (a reference-counted
-//      payload) is not. The frames live in a preallocated slot array and
+//      trivially destructible T, which a frame (e.g. procwire's, with its
+//      reference-counted payload) need not be. The frames live in a preallocated slot array and
 //      only uint32 slot indices travel through two fixed-size
 //      boost::lockfree::queue<std::uint32_t>: `ready_` (producers -> writer)
 //      and `free_` (writer -> producers). A push takes a free slot, moves the
@@ -19,7 +19,8 @@
 //      through bounded_push, so nothing is allocated after construction and
 //      "full" is simply "no free slot".
 //   3. Blocking. The foreign queue cannot sleep; the writer sleeps on a
-//      funnel::detail::event_count exactly as in mpsc_ring.
+//      funnel::event_count (funnel/event_count.h, public for this purpose)
+//      with one await() call, exactly as in mpsc_ring.
 //
 // Trade-off, in one sentence: any well-known lock-free queue plugs in, at
 // the price of two lock-free queue operations per frame on each side (each
@@ -60,7 +61,7 @@
 // happens-before the producer's next write to slot i. No slot is ever
 // touched by two threads without one of these two edges between them.
 // `closed_` is a release store read with acquire loads; wake-ups: see
-// detail/event_count.h.
+// event_count.h.
 //
 // Blocking: pop_wait blocks on the event count's condition variable; never
 // spins. try_push never blocks.
@@ -82,14 +83,19 @@
 
 #include "absl/base/dynamic_annotations.h"  // TSan: ignore Boost's benign races
 #include "absl/time/time.h"
-#include "funnel/detail/event_count.h"
 #include "funnel/detail/pending_budget.h"  // kCacheLine
+#include "funnel/event_count.h"
 #include "funnel/frame.h"
 
 namespace funnel {
 
+template <class F>
 class boost_lockfree_queue {
+  static_assert(check_frame<F>());
+
  public:
+  using value_type = F;
+
   // Exactly max(capacity, 1) slots (at most 2^32 - 1).
   explicit boost_lockfree_queue(std::size_t capacity)
       : capacity_(clamp_capacity(capacity)),
@@ -111,7 +117,7 @@ class boost_lockfree_queue {
 
   std::size_t capacity() const noexcept { return capacity_; }
 
-  bool try_push(outbound_frame& frame) noexcept {
+  bool try_push(F& frame) noexcept {
     std::uint32_t i;
     // Acquire (inside Boost's pop): the writer's move out of slot i is
     // complete before we move in.
@@ -129,7 +135,7 @@ class boost_lockfree_queue {
     return true;
   }
 
-  bool try_pop(outbound_frame& out) noexcept {
+  bool try_pop(F& out) noexcept {
     std::uint32_t i;
     // Acquire (inside Boost's pop): pairs with the producer's push above.
     if (!pop_index(ready_, i)) return false;
@@ -141,21 +147,10 @@ class boost_lockfree_queue {
     return true;
   }
 
-  bool pop_wait(outbound_frame& out, absl::Time deadline) {
-    for (;;) {
-      if (try_pop(out)) return true;
-      if (closed()) return false;
-      const detail::event_count::key key = ready_ec_.prepare_wait();
-      if (try_pop(out)) {
-        ready_ec_.cancel_wait();
-        return true;
-      }
-      if (closed()) {
-        ready_ec_.cancel_wait();
-        return false;
-      }
-      if (!ready_ec_.commit_wait(key, deadline)) return try_pop(out);
-    }
+  bool pop_wait(F& out, absl::Time deadline) {
+    bool got = false;
+    ready_ec_.await([&] { return (got = try_pop(out)) || closed(); }, deadline);
+    return got;
   }
 
   void close() noexcept {
@@ -196,7 +191,7 @@ class boost_lockfree_queue {
   // One frame per cache line: producers filling neighbouring slots do not
   // false-share.
   struct alignas(detail::kCacheLine) slot {
-    outbound_frame frame;
+    F frame;
   };
   const std::size_t capacity_;
   const std::unique_ptr<slot[]> slots_;
@@ -205,7 +200,7 @@ class boost_lockfree_queue {
   index_queue ready_;  // producers -> writer: slots holding a frame
   index_queue free_;   // writer -> producers: empty slots
   std::atomic<bool> closed_{false};
-  detail::event_count ready_ec_;
+  event_count ready_ec_;
 };
 
 }  // namespace funnel

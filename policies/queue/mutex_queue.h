@@ -1,6 +1,6 @@
 // funnel/policies/queue/mutex_queue.h
 // -----------------------------------------------------------------------------
-// `mutex_queue`: a bounded multi-producer single-consumer queue of outbound
+// `mutex_queue<F>`: a bounded multi-producer single-consumer queue of
 // frames built from one absl::Mutex and two vectors. Producers append to a
 // shared vector under the lock; the writer keeps a private vector it reads
 // without the lock and, once that is drained, swaps it with the shared one,
@@ -62,8 +62,13 @@
 
 namespace funnel {
 
+template <class F>
 class mutex_queue {
+  static_assert(check_frame<F>());
+
  public:
+  using value_type = F;
+
   // Holds exactly max(capacity, 1) frames: shared and private together.
   explicit mutex_queue(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {
     shared_.reserve(capacity_);
@@ -78,7 +83,7 @@ class mutex_queue {
 
   std::size_t capacity() const noexcept { return capacity_; }
 
-  bool try_push(outbound_frame& frame) {
+  bool try_push(F& frame) {
     absl::MutexLock lock(&mu_);
     // Relaxed: a count only (see "Memory ordering"); stale means fuller.
     if (pushed_ - popped_.load(std::memory_order_relaxed) >= capacity_) return false;
@@ -90,13 +95,13 @@ class mutex_queue {
     return true;
   }
 
-  bool try_pop(outbound_frame& out) {
+  bool try_pop(F& out) {
     if (read_ == private_.size() && !refill()) return false;
     take(out);
     return true;
   }
 
-  bool pop_wait(outbound_frame& out, absl::Time deadline) {
+  bool pop_wait(F& out, absl::Time deadline) {
     if (read_ < private_.size()) {
       take(out);
       return true;
@@ -146,7 +151,7 @@ class mutex_queue {
   void swap_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { shared_.swap(private_); }
 
   // Writer only; read_ < private_.size().
-  void take(outbound_frame& out) noexcept {
+  void take(F& out) noexcept {
     out = std::move(private_[read_]);  // leaves an empty husk: the payload goes with `out`
     ++read_;
     // Relaxed: a count read under mu_ by producers (see "Memory ordering");
@@ -158,7 +163,7 @@ class mutex_queue {
 
   absl::Mutex mu_;
   absl::CondVar cv_;
-  std::vector<outbound_frame> shared_ ABSL_GUARDED_BY(mu_);
+  std::vector<F> shared_ ABSL_GUARDED_BY(mu_);
   std::uint64_t pushed_ ABSL_GUARDED_BY(mu_) = 0;
   bool consumer_waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -166,7 +171,7 @@ class mutex_queue {
   // Writer only (no lock): the frames of the last swap and the next to pop.
   // A cache line away from the mutex and the shared vector, which producers
   // write on every push.
-  alignas(detail::kCacheLine) std::vector<outbound_frame> private_;
+  alignas(detail::kCacheLine) std::vector<F> private_;
   std::size_t read_ = 0;
   // Written by the writer, read by producers under mu_.
   alignas(detail::kCacheLine) std::atomic<std::uint64_t> popped_{0};

@@ -13,8 +13,8 @@ struct sink_with_throwing_cancel {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, sink_with_throwing_cancel, funnel::sleep_backpressure,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, sink_with_throwing_cancel,
+                       funnel::sleep_backpressure, funnel::count_batcher>
       w(sink_with_throwing_cancel{});
   return 0;
 }

@@ -4,8 +4,8 @@
 #include "funnel/funnel.h"
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, funnel::memory_sink, funnel::sleep_backpressure,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, funnel::memory_sink,
+                       funnel::sleep_backpressure, funnel::count_batcher>
       w(funnel::memory_sink{});
   return w.close().ok() ? 0 : 1;
 }

@@ -12,8 +12,8 @@ struct sink_with_void_flush {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, sink_with_void_flush, funnel::sleep_backpressure,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, sink_with_void_flush,
+                       funnel::sleep_backpressure, funnel::count_batcher>
       w(sink_with_void_flush{});
   return 0;
 }

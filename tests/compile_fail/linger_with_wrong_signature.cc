@@ -10,8 +10,8 @@ struct batcher_lingering_in_ms {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, funnel::memory_sink, funnel::sleep_backpressure,
-                       batcher_lingering_in_ms>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, funnel::memory_sink,
+                       funnel::sleep_backpressure, batcher_lingering_in_ms>
       w(funnel::memory_sink{});
   return 0;
 }

@@ -6,8 +6,8 @@ struct backpressure_without_notify {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, funnel::memory_sink, backpressure_without_notify,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, funnel::memory_sink,
+                       backpressure_without_notify, funnel::count_batcher>
       w(funnel::memory_sink{});
   return 0;
 }

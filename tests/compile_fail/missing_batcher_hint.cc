@@ -8,8 +8,8 @@ struct batcher_without_hint {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, funnel::memory_sink, funnel::sleep_backpressure,
-                       batcher_without_hint>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, funnel::memory_sink,
+                       funnel::sleep_backpressure, batcher_without_hint>
       w(funnel::memory_sink{});
   return 0;
 }

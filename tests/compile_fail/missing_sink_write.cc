@@ -10,8 +10,8 @@ struct sink_with_typo {
 };
 
 int main() {
-  funnel::basic_writer<funnel::mpsc_ring, sink_with_typo, funnel::sleep_backpressure,
-                       funnel::count_batcher>
+  funnel::basic_writer<funnel::mpsc_ring<funnel::outbound_frame>, sink_with_typo,
+                       funnel::sleep_backpressure, funnel::count_batcher>
       w(sink_with_typo{});
   return 0;
 }

@@ -21,19 +21,21 @@
 namespace funnel::testing {
 namespace {
 
-static_assert(queue<mpsc_ring>);
-static_assert(queue<mutex_queue>);
-static_assert(queue<boost_lockfree_queue>);
+static_assert(queue<mpsc_ring<outbound_frame>>);
+static_assert(queue<mutex_queue<outbound_frame>>);
+static_assert(queue<boost_lockfree_queue<outbound_frame>>);
 
-using QueueModels = ::testing::Types<mpsc_ring, mutex_queue, boost_lockfree_queue>;
+using QueueModels = ::testing::Types<mpsc_ring<outbound_frame>, mutex_queue<outbound_frame>,
+                                     boost_lockfree_queue<outbound_frame>>;
 
 // Test names say which model failed: Models/QueueConformance/mutex_queue.X.
 struct queue_model_name {
   template <class Q>
   static std::string GetName(int) {
-    if constexpr (std::is_same_v<Q, mpsc_ring>) return "mpsc_ring";
-    if constexpr (std::is_same_v<Q, mutex_queue>) return "mutex_queue";
-    if constexpr (std::is_same_v<Q, boost_lockfree_queue>) return "boost_lockfree_queue";
+    if constexpr (std::is_same_v<Q, mpsc_ring<outbound_frame>>) return "mpsc_ring";
+    if constexpr (std::is_same_v<Q, mutex_queue<outbound_frame>>) return "mutex_queue";
+    if constexpr (std::is_same_v<Q, boost_lockfree_queue<outbound_frame>>)
+      return "boost_lockfree_queue";
     return "unnamed_model";
   }
 };

@@ -30,8 +30,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
-#include "funnel/frame_decoder.h"
+#include "funnel/procwire/frame.h"
+#include "funnel/procwire/frame_decoder.h"
 #include "gtest/gtest.h"
 
 namespace funnel::win32_test {

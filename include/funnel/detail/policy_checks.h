@@ -20,14 +20,20 @@ namespace funnel::detail {
 // missing something fails with a sentence naming it.
 template <class Q, class S, class B, class Bt>
 consteval bool check_policies() {
+  static_assert(queue_has_value_type<Q>,
+                "funnel: the Queue policy needs `using value_type = <its frame type>` (the "
+                "shipped queues take it as a parameter: mpsc_ring<outbound_frame>)");
+  if constexpr (queue_has_value_type<Q>) {
+    static_assert(check_frame<typename Q::value_type>(),
+                  "funnel: the Queue's value_type is not a frame (see funnel/frame.h)");
+  }
   static_assert(std::constructible_from<Q, std::size_t>,
                 "funnel: the Queue policy needs a constructor Q(std::size_t capacity)");
   static_assert(queue_has_try_push<Q>,
-                "funnel: the Queue policy needs `bool try_push(outbound_frame&)`");
-  static_assert(queue_has_try_pop<Q>,
-                "funnel: the Queue policy needs `bool try_pop(outbound_frame&)`");
+                "funnel: the Queue policy needs `bool try_push(value_type&)`");
+  static_assert(queue_has_try_pop<Q>, "funnel: the Queue policy needs `bool try_pop(value_type&)`");
   static_assert(queue_has_pop_wait<Q>,
-                "funnel: the Queue policy needs `bool pop_wait(outbound_frame&, absl::Time)`");
+                "funnel: the Queue policy needs `bool pop_wait(value_type&, absl::Time)`");
   static_assert(queue_has_close<Q>, "funnel: the Queue policy needs `void close()`");
   static_assert(queue_has_capacity<Q>,
                 "funnel: the Queue policy needs `std::size_t capacity() const`");

@@ -1,15 +1,25 @@
-// funnel/detail/event_count.h
+// funnel/event_count.h
 // -----------------------------------------------------------------------------
-// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
-//
 // `event_count`: lets one or more threads sleep until "something changed"
 // without the notifying side paying for a lock or a system call when nobody
 // sleeps (the eventcount of Dekker/Vyukov fame).
 //
 // The whole waiting side in one call: `ec.await(cond, deadline)` returns true
-// once cond() is true, false if `deadline` passed first. Prefer it; the
-// three-step protocol below is what it runs, for callers that must do work
-// between the steps.
+// once cond() is true, false if `deadline` passed first. Every blocking wait
+// in funnel is this call: the queues' pop_wait, condvar_backpressure, the
+// writer's flush() and close(). Write your own Queue's pop_wait with it:
+//
+//     bool pop_wait(F& out, absl::Time deadline) {
+//       bool got = false;
+//       ready_.await([&] { return (got = try_pop(out)) || closed(); }, deadline);
+//       return got;
+//     }
+//     // and in try_push() and close(), after the state change: ready_.notify_all();
+//
+// The three-step protocol below is what await runs, for callers that must do
+// work between the steps.
+//
+// Thread-safety: any number of waiters and notifiers at once.
 //
 // Protocol, for a waiter whose condition is `cond()`:
 //     if (cond()) return;
@@ -34,8 +44,8 @@
 // Cost: notify_all with no sleeper is one fence and one relaxed load.
 // Blocking: commit_wait blocks on an absl::CondVar; it never spins.
 // Allocation: none.
-#ifndef FUNNEL_DETAIL_EVENT_COUNT_H_
-#define FUNNEL_DETAIL_EVENT_COUNT_H_
+#ifndef FUNNEL_EVENT_COUNT_H_
+#define FUNNEL_EVENT_COUNT_H_
 
 #include <atomic>
 #include <cstdint>
@@ -44,7 +54,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace funnel::detail {
+namespace funnel {
 
 class event_count {
  public:
@@ -123,6 +133,6 @@ class event_count {
   absl::CondVar cv_;
 };
 
-}  // namespace funnel::detail
+}  // namespace funnel
 
-#endif  // FUNNEL_DETAIL_EVENT_COUNT_H_
+#endif  // FUNNEL_EVENT_COUNT_H_

@@ -1,4 +1,4 @@
-// funnel/frame_decoder.h
+// funnel/procwire/frame_decoder.h
 // -----------------------------------------------------------------------------
 // `frame_decoder`: the reading side of the procwire stream, for the peer of a
 // funnel writer, for tests and for examples (the C++ counterpart of
@@ -15,8 +15,8 @@
 // Thread-safety: none; one decoder per reading thread.
 // Allocation: the internal buffer grows to the largest frame (+ one read);
 // decoded payloads are fresh `bytes` (one allocation each).
-#ifndef FUNNEL_FRAME_DECODER_H_
-#define FUNNEL_FRAME_DECODER_H_
+#ifndef FUNNEL_PROCWIRE_FRAME_DECODER_H_
+#define FUNNEL_PROCWIRE_FRAME_DECODER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -28,9 +28,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "funnel/bytes.h"
-#include "funnel/frame.h"
+#include "funnel/procwire/frame.h"
 
-namespace funnel {
+namespace funnel::inline procwire {
 
 struct decoded_frame {
   frame_header header;
@@ -89,6 +89,6 @@ class frame_decoder {
   absl::Status error_;
 };
 
-}  // namespace funnel
+}  // namespace funnel::inline procwire
 
-#endif  // FUNNEL_FRAME_DECODER_H_
+#endif  // FUNNEL_PROCWIRE_FRAME_DECODER_H_

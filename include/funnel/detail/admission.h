@@ -1,0 +1,110 @@
+// funnel/detail/admission.h
+// -----------------------------------------------------------------------------
+// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
+//
+// `admit(shared, frame, may_wait)`: the producer side of a basic_writer. A
+// frame is refused if empty or alone above the byte bound; otherwise it takes
+// pending budget (exact CAS admission, see pending_budget.h), waiting as the
+// Backpressure policy says, re-checks the state (the producer half of the
+// shutdown handshake, see writer_shared.h), is counted accepted and pushed.
+//
+// Thread-safety: any number of producers at once, concurrently with the owner
+// and the writer thread.
+// Exceptions: a Queue push or a Backpressure wait that throws gets its budget
+// (and its acceptance) back and the exception passes to the caller of send();
+// the writer's state is untouched.
+// Allocation: none (error statuses aside).
+#ifndef FUNNEL_DETAIL_ADMISSION_H_
+#define FUNNEL_DETAIL_ADMISSION_H_
+
+#include <atomic>
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "funnel/detail/writer_shared.h"
+
+namespace funnel::detail {
+
+// Waits for `cost` bytes of budget as the Backpressure policy says, up to
+// options.backpressure_timeout.
+template <class Q, class B>
+absl::Status wait_for_budget(writer_shared<Q, B>& w, std::size_t cost) {
+  // Relaxed: statistics.
+  w.backpressure_waits.fetch_add(1, std::memory_order_relaxed);
+  bool acquired = false;
+  const absl::Time start = absl::Now();
+  try {
+    w.backpressure.wait(
+        [&] {
+          if (!w.open()) return true;  // a waiter never outlives the writer
+          acquired = w.budget.try_acquire(cost);
+          return acquired;
+        },
+        start + w.options.backpressure_timeout);
+  } catch (...) {
+    if (acquired) w.give_back(cost);
+    throw;
+  }
+  if (acquired) return absl::OkStatus();
+  if (!w.open()) return w.not_open_status();
+  w.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  return absl::DeadlineExceededError(
+      absl::StrCat("backpressure: still ", w.pending_text(), " after waiting ",
+                   absl::FormatDuration(absl::Now() - start), " (backpressure_timeout ",
+                   absl::FormatDuration(w.options.backpressure_timeout), "); frame rejected"));
+}
+
+// Admits `frame` and moves it into the queue, or returns why not (leaving
+// `frame` untouched).
+template <class Q, class B>
+absl::Status admit(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
+  if (!frame.valid()) {
+    return absl::InvalidArgumentError(
+        "frame is empty (default-constructed or moved from); frame rejected");
+  }
+  if (!w.open()) return w.not_open_status();
+  const std::size_t cost = frame.size();
+  if (w.budget.max_bytes() != 0 && cost > w.budget.max_bytes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", cost, " bytes exceeds max_pending_bytes ", w.budget.max_bytes(),
+                     " on its own; frame rejected"));
+  }
+  if (!w.budget.try_acquire(cost)) {
+    if (!may_wait) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("backpressure: ", w.pending_text(), "; frame rejected"));
+    }
+    if (absl::Status s = wait_for_budget(w, cost); !s.ok()) return s;
+  }
+  // Shutdown handshake, producer half: seq_cst, after the seq_cst budget RMW.
+  if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) {
+    w.give_back(cost);
+    return w.not_open_status();
+  }
+  w.budget.count_accepted();  // before the push: see "Accounting" in writer_shared.h
+  bool pushed = false;
+  try {
+    pushed = w.queue.try_push(frame);
+  } catch (...) {
+    w.budget.uncount_accepted();
+    w.give_back(cost);
+    throw;
+  }
+  if (!pushed) {
+    // A conforming queue cannot be full here (start() checked its capacity).
+    w.budget.uncount_accepted();
+    w.fail(absl::InternalError(
+        absl::StrCat("the Queue broke its contract: try_push failed with ", w.budget.frames(),
+                     " frames pending, below its capacity ", w.queue.capacity())));
+    w.give_back(cost);
+    return w.not_open_status();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace funnel::detail
+
+#endif  // FUNNEL_DETAIL_ADMISSION_H_

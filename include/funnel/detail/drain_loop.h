@@ -1,0 +1,229 @@
+// funnel/detail/drain_loop.h
+// -----------------------------------------------------------------------------
+// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
+//
+// `drain_loop<Q, S, B, Bt>`: the writer thread. Its loop reads like the
+// Disruptor's BatchEventProcessor::run: wait for a frame, take a batch (every
+// ready frame the Batcher admits, lingering if it asks to), write it (one
+// gather list, resumed at the exact byte after short writes), publish
+// progress (budget back, counters, wake producers and flush() callers). It
+// owns the Sink, the Batcher and its reusable buffers; nothing else touches
+// them, except Sink::cancel() from the owner (see concepts.h).
+//
+// Exceptions: anything a policy throws on the writer thread fails the writer
+// with Internal naming what(); the frames not written are counted lost and
+// every waiter wakes. The thread survives whatever a policy does.
+//
+// Allocation: the batch and gather buffers are reserved once from the
+// batcher's hint and reused; the steady state allocates nothing.
+#ifndef FUNNEL_DETAIL_DRAIN_LOOP_H_
+#define FUNNEL_DETAIL_DRAIN_LOOP_H_
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <span>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "funnel/buffer.h"
+#include "funnel/concepts.h"
+#include "funnel/detail/failure_drain.h"
+#include "funnel/detail/gather.h"
+#include "funnel/detail/writer_shared.h"
+
+namespace funnel::detail {
+
+template <class Q, class S, class B, class Bt>
+class drain_loop {
+  using F = typename Q::value_type;
+
+ public:
+  drain_loop(writer_shared<Q, B>& shared, S sink, Bt batcher)
+      : w_(shared), sink_(std::move(sink)), batcher_(std::move(batcher)) {}
+
+  // For Sink::cancel() from the owner thread; nothing else.
+  S& sink() noexcept { return sink_; }
+
+  // The thread's body: it survives whatever a policy throws.
+  void run() noexcept {
+    {
+      absl::MutexLock lock(&w_.mu);
+      w_.started = true;
+    }
+    try {
+      if (loop()) return finish();
+    } catch (const std::exception& e) {
+      w_.fail(absl::InternalError(absl::StrCat("a policy threw on the writer thread: ", e.what())));
+    } catch (...) {
+      w_.fail(absl::InternalError(
+          "a policy threw on the writer thread: an exception not derived from std::exception"));
+    }
+    drain_as_lost(w_, batch_, batch_done_, have_next_ ? &next_ : nullptr);
+    have_next_ = false;
+    batch_done_ = 0;
+    finish();
+  }
+
+ private:
+  // Wait, take a batch, write, publish; until closed and drained (true) or
+  // failed (false: the caller counts the rest lost).
+  bool loop() {
+    if constexpr (sink_with_thread_start<S>) sink_.on_writer_thread_start();
+    const std::size_t hint = std::max<std::size_t>(1, batcher_.max_frames_hint());
+    batch_.reserve(hint);
+    gather_.reserve(F::max_ranges * hint);
+    for (;;) {
+      if (!have_next_ && !w_.queue.pop_wait(next_, absl::InfiniteFuture())) {
+        if (const std::optional<bool> done = on_woken_empty()) return *done;
+        continue;
+      }
+      have_next_ = false;
+      batch_stats st{1, next_.size()};
+      batch_.push_back(std::move(next_));
+      have_next_ = fill_batch(st);
+      if (absl::Status s = write_batch(st); !s.ok()) {
+        // Always Unavailable, whatever the sink said: send() gives
+        // FailedPrecondition, DeadlineExceeded and ResourceExhausted their
+        // own meanings. The sink's own code and text stay in the message.
+        w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
+        return false;
+      }
+      publish(st);
+      if (w_.failed()) return false;  // failed from another thread (deadline, broken queue)
+    }
+  }
+
+  // pop_wait came back without a frame: closed, failed, or spurious. Returns
+  // whether the loop ends (and how), or nullopt to wait again.
+  std::optional<bool> on_woken_empty() {
+    // seq_cst: the closing half of the shutdown handshake (writer_shared.h).
+    const writer_state st = w_.state.load(std::memory_order_seq_cst);
+    if (st == writer_state::kOpen) return std::nullopt;
+    if (st == writer_state::kFailed) return false;
+    // Zero budget means every accepted frame is written and no producer
+    // can still push.
+    if (w_.budget.frames() == 0) {
+      w_.finish_clean();
+      return true;
+    }
+    // A producer holds budget but has not pushed yet (a window of a few
+    // instructions), or is backing out. Only reachable during shutdown.
+    std::this_thread::yield();
+    return std::nullopt;
+  }
+
+  // Adds ready frames to batch_ while the batcher admits them, lingering if
+  // the batcher asks to. Returns true when next_ holds a refused frame that
+  // starts the next batch.
+  bool fill_batch(batch_stats& st) {
+    [[maybe_unused]] absl::Time linger_deadline = absl::InfinitePast();
+    for (;;) {
+      // Pops straight into the batch (no intermediate move); the slot is
+      // taken back if nothing arrives or the batcher refuses the frame.
+      F& slot = batch_.emplace_back();
+      bool got = w_.queue.try_pop(slot);
+      if constexpr (batcher_with_linger<Bt>) {
+        if (!got) {
+          const absl::Duration wait = batcher_.linger(st);
+          if (wait > absl::ZeroDuration()) {
+            if (linger_deadline == absl::InfinitePast()) linger_deadline = absl::Now() + wait;
+            got = w_.queue.pop_wait(slot, linger_deadline);  // false: deadline passed or closed
+          }
+        }
+      }
+      if (!got) {
+        batch_.pop_back();
+        return false;
+      }
+      if (!batcher_.admits(st, slot.size())) {
+        next_ = std::move(slot);
+        batch_.pop_back();
+        return true;
+      }
+      ++st.frames;
+      st.bytes += slot.size();
+    }
+  }
+
+  // Writes batch_ (described by `st`) completely, then flushes. On failure
+  // leaves batch_ and its budget to drain_as_lost(), with batch_done_ saying
+  // how much of it the sink took: returning the budget before the state says
+  // "failed" would let a waiting producer in, only for its frame to be lost.
+  absl::Status write_batch(const batch_stats& st) {
+    if constexpr (batcher_with_coalescing<Bt>) {
+      build_coalesced_gather<F>(batch_, batcher_.coalesce_below(), staging_, gather_);
+    } else {
+      build_gather<F>(batch_, gather_);
+    }
+    std::span<const_buffer> rest(gather_);
+    batch_done_ = 0;
+    while (batch_done_ < st.bytes) {
+      const std::size_t remaining = st.bytes - batch_done_;
+      absl::StatusOr<std::size_t> n = sink_.write(rest);
+      w_.bump(w_.write_calls, 1);
+      if (!n.ok()) return n.status();
+      if (*n == 0 || *n > remaining) {
+        return absl::InternalError(
+            absl::StrCat("sink write returned ", *n, " for ", remaining, " bytes offered"));
+      }
+      if (*n < remaining) w_.bump(w_.partial_writes, 1);
+      w_.bump(w_.bytes_written, *n);
+      batch_done_ += *n;
+      rest = consume_front(rest, *n);
+    }
+    if constexpr (flushable_sink<S>) {
+      // A failed flush: the bytes reached the sink but may not go further.
+      // The frames count as written (batch_done_ is whole); the writer stops.
+      if (absl::Status flushed = sink_.flush(); !flushed.ok()) return flushed;
+    }
+    return absl::OkStatus();
+  }
+
+  // The batch is written: drop it, give its budget back, publish progress.
+  void publish(const batch_stats& st) {
+    batch_.clear();  // drops the payload references before budget returns
+    batch_done_ = 0;
+    w_.budget.release(st.frames, st.bytes);
+    // After the release: whoever sees the frames counted as written (flush())
+    // also sees their budget returned (release store / acquire in processed()).
+    w_.bump(w_.frames_written, st.frames);
+    w_.bump(w_.batches, 1);
+    w_.backpressure.notify();
+    w_.progress.notify_all();  // flush() waiters; one fence + load when none
+  }
+
+  // The thread's last acts: the sink's stop hook, then `finished`.
+  void finish() noexcept {
+    if constexpr (sink_with_thread_stop<S>) {
+      try {
+        sink_.on_writer_thread_stop();
+      } catch (...) {  // documented: ignored; every frame is accounted for already
+      }
+    }
+    // Release: whoever sees `finished` sees every counter and state above.
+    w_.finished.store(true, std::memory_order_release);
+    w_.progress.notify_all();
+  }
+
+  writer_shared<Q, B>& w_;
+  S sink_;
+  Bt batcher_;
+  std::vector<F> batch_;
+  F next_;                      // a frame the batcher refused, starting the next batch
+  bool have_next_ = false;      // next_ holds such a frame
+  std::size_t batch_done_ = 0;  // bytes of batch_ the sink has taken
+  std::vector<const_buffer> gather_;
+  std::vector<std::byte> staging_;  // coalescing batchers only
+};
+
+}  // namespace funnel::detail
+
+#endif  // FUNNEL_DETAIL_DRAIN_LOOP_H_

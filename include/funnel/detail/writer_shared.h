@@ -1,0 +1,215 @@
+// funnel/detail/writer_shared.h
+// -----------------------------------------------------------------------------
+// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
+//
+// `writer_shared<Q, B>`: the state the producers, the owner and the writer
+// thread of one basic_writer share, and the state machine over it. The other
+// parts of the writer work on it: detail/admission.h (producers),
+// detail/drain_loop.h (the writer thread), detail/writer_core.h (the owner:
+// start, close, flush).
+//
+// States (state): kOpen -> kClosing -> kClosed on a clean close; any state
+// but kClosed -> kFailed when the sink fails, a policy throws on the writer
+// thread, a Queue breaks its contract, or a close deadline passes. The first
+// failure's cause is kept. Transitions to kFailed and kClosed happen under
+// mu, so exactly one of them wins.
+//
+// Shutdown handshake: a producer takes budget (seq_cst RMW) and then reads the
+// state (seq_cst); whoever closes or fails the writer stores the state
+// (seq_cst) and the writer thread then reads the budget (seq_cst). So either
+// the producer sees "not open" and gives its budget back, or the writer sees
+// the producer's budget and waits for its frame: no accepted frame is ever
+// left behind uncounted.
+//
+// Accounting: a frame is counted accepted before it is pushed (so flush()
+// covers frames still being pushed) and uncounted if the push does not
+// happen; it stays in the pending budget until the writer has written it or
+// counted it lost, so after the thread ends accepted == written + lost.
+//
+// Layout: producers write the budget (its own lines, see pending_budget.h);
+// the writer thread's counters share a line only with each other, away from
+// the state producers read on every send.
+#ifndef FUNNEL_DETAIL_WRITER_SHARED_H_
+#define FUNNEL_DETAIL_WRITER_SHARED_H_
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "funnel/detail/pending_budget.h"
+#include "funnel/event_count.h"
+#include "funnel/options.h"
+#include "funnel/stats.h"
+
+namespace funnel::detail {
+
+enum class writer_state : std::uint8_t {
+  kOpen,     // accepting frames
+  kClosing,  // close() called: no new frames; the writer drains what it accepted
+  kFailed,   // stopped by a failure: nothing more is written
+  kClosed,   // the writer thread finished after a clean drain
+};
+
+template <class Q, class B>
+struct writer_shared {
+  using frame_type = typename Q::value_type;
+
+  writer_shared(const writer_options& o, B bp)
+      : options(o),
+        queue(std::max(o.queue_capacity, o.max_pending_frames)),
+        backpressure(std::move(bp)),
+        budget(o.max_pending_frames, o.max_pending_bytes) {}
+  writer_shared(const writer_shared&) = delete;
+  writer_shared& operator=(const writer_shared&) = delete;
+
+  // Fails the writer with `cause` unless it has failed or finished already
+  // (the first cause wins); wakes the writer, producers and flush() callers.
+  void fail(absl::Status cause) noexcept {
+    {
+      absl::MutexLock lock(&mu);
+      const writer_state st = state.load(std::memory_order_relaxed);
+      if (st == writer_state::kFailed || st == writer_state::kClosed) return;
+      failure = std::move(cause);
+      // seq_cst: closing half of the shutdown handshake; stored before any
+      // budget is returned, so no waiting producer is admitted from now on.
+      state.store(writer_state::kFailed, std::memory_order_seq_cst);
+    }
+    wake_everyone();
+  }
+
+  // Stops admission and wakes the writer and every waiting producer.
+  void begin_close() {
+    writer_state expected = writer_state::kOpen;
+    // seq_cst: the closing half of the shutdown handshake.
+    state.compare_exchange_strong(expected, writer_state::kClosing, std::memory_order_seq_cst);
+    queue.close();
+    backpressure.notify();
+  }
+
+  // The writer thread drained everything after a close.
+  void finish_clean() {
+    absl::MutexLock lock(&mu);
+    // Release: a thread that sees kClosed sees every counter above.
+    if (state.load(std::memory_order_relaxed) != writer_state::kFailed) {
+      state.store(writer_state::kClosed, std::memory_order_release);
+    }
+  }
+
+  // Policies' close()/notify() must not throw; if one does on this path
+  // anyway, the waiters still time out on their own deadlines.
+  void wake_everyone() noexcept {
+    try {
+      queue.close();
+      backpressure.notify();
+    } catch (...) {
+    }
+    progress.notify_all();
+  }
+
+  // Returns budget taken for a frame that will not be pushed. A closing or
+  // failed writer may be waiting for exactly this budget: wake it.
+  void give_back(std::size_t cost) {
+    budget.release(1, cost);
+    if (state.load(std::memory_order_seq_cst) != writer_state::kOpen) queue.close();
+    backpressure.notify();
+  }
+
+  bool open() const noexcept {
+    // Acquire: pairs with the seq_cst state stores, so a thread that sees
+    // kFailed also sees the failure status.
+    return state.load(std::memory_order_acquire) == writer_state::kOpen;
+  }
+  bool failed() const noexcept {
+    return state.load(std::memory_order_acquire) == writer_state::kFailed;  // as open()
+  }
+
+  // OK while running or after a clean close; otherwise the cause, and once
+  // the thread has ended (`final`) the number of accepted frames not written.
+  absl::Status status(bool final) const {
+    if (!failed()) return absl::OkStatus();
+    absl::MutexLock lock(&mu);
+    if (!final || !started) return failure;
+    return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ",
+                                                     frames_lost.load(std::memory_order_relaxed),
+                                                     " accepted frame(s) were not written"));
+  }
+
+  absl::Status not_open_status() const {
+    if (failed()) return status(false);
+    return absl::FailedPreconditionError("funnel writer is closed; frame rejected");
+  }
+
+  std::string pending_text() const {
+    return absl::StrCat(budget.frames(), " frames / ", budget.bytes(),
+                        " bytes pending (max_pending_frames ", budget.max_frames(),
+                        ", max_pending_bytes ", budget.max_bytes(), ")");
+  }
+
+  // Frames the writer is done with, written or lost. Acquire: pairs with the
+  // release in bump(), so a caller that sees a frame processed also sees its
+  // budget returned. (Waiters are woken through progress.)
+  std::uint64_t processed() const noexcept {
+    return frames_written.load(std::memory_order_acquire) +
+           frames_lost.load(std::memory_order_acquire);
+  }
+
+  // Writer-thread counters: one writer, so a load and a store, no RMW.
+  // Release: pairs with the acquire loads in processed().
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+
+  writer_stats stats() const noexcept {
+    // Relaxed loads: each counter is exact on its own; see funnel/stats.h.
+    writer_stats s;
+    s.frames_accepted = budget.accepted();
+    s.frames_written = frames_written.load(std::memory_order_relaxed);
+    s.bytes_written = bytes_written.load(std::memory_order_relaxed);
+    s.batches = batches.load(std::memory_order_relaxed);
+    s.write_calls = write_calls.load(std::memory_order_relaxed);
+    s.partial_writes = partial_writes.load(std::memory_order_relaxed);
+    s.backpressure_waits = backpressure_waits.load(std::memory_order_relaxed);
+    s.backpressure_timeouts = backpressure_timeouts.load(std::memory_order_relaxed);
+    s.frames_lost = frames_lost.load(std::memory_order_relaxed);
+    s.flush_waiters = progress.waiters();
+    return s;
+  }
+
+  const writer_options options;
+  Q queue;
+  B backpressure;
+  pending_budget budget;
+  std::atomic<writer_state> state{writer_state::kOpen};
+  // Set once by the writer thread as its last act (or by start() when there
+  // is no thread); close() waits for it through progress, then joins.
+  std::atomic<bool> finished{false};
+
+  mutable absl::Mutex mu;
+  absl::Status failure ABSL_GUARDED_BY(mu);
+  bool started ABSL_GUARDED_BY(mu) = false;
+
+  // Written by producers (relaxed fetch_add).
+  std::atomic<std::uint64_t> backpressure_waits{0};
+  std::atomic<std::uint64_t> backpressure_timeouts{0};
+  // Written by the writer thread only (bump), on a line of their own.
+  alignas(kCacheLine) std::atomic<std::uint64_t> frames_written{0};
+  std::atomic<std::uint64_t> bytes_written{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> write_calls{0};
+  std::atomic<std::uint64_t> partial_writes{0};
+  std::atomic<std::uint64_t> frames_lost{0};
+  // Wakes flush() and close() callers after each batch and when the writer
+  // stops.
+  alignas(kCacheLine) event_count progress;
+};
+
+}  // namespace funnel::detail
+
+#endif  // FUNNEL_DETAIL_WRITER_SHARED_H_
