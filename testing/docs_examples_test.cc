@@ -49,10 +49,10 @@ class echo_service {
 
  private:
   absl::Status send(std::uint8_t flags, std::uint32_t request_id, std::string_view payload) {
-    absl::StatusOr<funnel::outbound_frame> f = funnel::outbound_frame::make(
-        kEchoMethod, flags, request_id, funnel::bytes::copy_from(payload));
-    if (!f.ok()) return f.status();
-    return out_.send(*std::move(f));
+    // The handle takes make()'s StatusOr: a frame that cannot be built comes
+    // back as make()'s error, unsent.
+    return out_.send(funnel::outbound_frame::make(kEchoMethod, flags, request_id,
+                                                  funnel::bytes::copy_from(payload)));
   }
 
   Handle out_;

@@ -15,8 +15,10 @@ int main() {
   funnel::writer_for<preset> writer(std::move(sink));
   auto h = writer.handle();
   for (std::uint32_t i = 0; i < 100; ++i) {
-    auto frame = funnel::outbound_frame::make(1, 0, i, funnel::bytes::copy_from("hello"));
-    if (!frame.ok() || !h.send(*std::move(frame)).ok()) return 1;
+    // send() takes make()'s StatusOr: a build error is returned, not dereferenced.
+    if (!h.send(funnel::outbound_frame::make(1, 0, i, funnel::bytes::copy_from("hello"))).ok()) {
+      return 1;
+    }
   }
   if (!writer.close().ok()) return 1;
   std::printf("%zu bytes written in %llu frames\n", out->size(),

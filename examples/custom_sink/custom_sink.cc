@@ -51,14 +51,13 @@ constexpr std::uint32_t kFramesPerProducer = 20000;
 
 // Frame `seq` of producer `p`: method_id p + 1, request_id seq, and a payload
 // of 0..199 bytes whose content depends on both.
-funnel::outbound_frame known_frame(int p, std::uint32_t seq) {
+absl::StatusOr<funnel::outbound_frame> known_frame(int p, std::uint32_t seq) {
   std::string payload(seq % 200, '\0');
   for (std::size_t i = 0; i < payload.size(); ++i) {
     payload[i] = static_cast<char>(p * 131 + seq * 7 + i);
   }
-  absl::StatusOr<funnel::outbound_frame> f = funnel::outbound_frame::make(
-      static_cast<std::uint16_t>(p + 1), /*flags=*/0, seq, funnel::bytes::copy_from(payload));
-  return *std::move(f);  // valid by construction: method_id != 0, small payload
+  return funnel::outbound_frame::make(static_cast<std::uint16_t>(p + 1), /*flags=*/0, seq,
+                                      funnel::bytes::copy_from(payload));
 }
 
 absl::Status produce(demo_writer::handle_type h, int p) {
@@ -102,7 +101,7 @@ int main() {
   std::uint64_t want_checksum = 0, want_bytes = 0, want_frames = 0;
   for (int p = 0; p < kProducers; ++p) {
     for (std::uint32_t seq = 0; seq < kFramesPerProducer; ++seq) {
-      const funnel::outbound_frame f = known_frame(p, seq);
+      const funnel::outbound_frame f = known_frame(p, seq).value();  // checked: throws if invalid
       want_checksum += funnel_example::frame_checksum(f);
       want_bytes += f.size();
       ++want_frames;

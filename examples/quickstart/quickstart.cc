@@ -69,16 +69,17 @@ absl::Status produce(funnel::procwire_writer::handle_type h, int producer, const
   // that uses it.
   const funnel::bytes payload = make_payload(producer, cfg.payload);
   for (std::uint32_t seq = 0; seq < cfg.frames; ++seq) {
-    // make() validates the header and encodes it once, here on the producer.
-    absl::StatusOr<funnel::outbound_frame> frame =
-        funnel::outbound_frame::make(method_of(producer), /*flags=*/0, seq, payload);
-    if (!frame.ok()) return frame.status();
-    // send() returns once the frame is queued, not written. It waits while
-    // the pending bound (1024 frames) is reached. A non-OK status means the
-    // frame was NOT accepted and says why: DeadlineExceeded (still no room
+    // make() validates the header and encodes it once, here on the producer;
+    // send() takes its StatusOr, so a frame that cannot be built is returned
+    // as make()'s error, never dereferenced. send() returns once the frame is
+    // queued, not written. It waits while the pending bound (1024 frames) is
+    // reached. A non-OK status means the frame was NOT accepted and says why:
+    // InvalidArgument (make() refused it), DeadlineExceeded (still no room
     // after 5 s), FailedPrecondition (writer closed), or the sink's error
     // with its errno text (e.g. "Broken pipe").
-    if (absl::Status s = h.send(*std::move(frame)); !s.ok()) {
+    if (absl::Status s =
+            h.send(funnel::outbound_frame::make(method_of(producer), /*flags=*/0, seq, payload));
+        !s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat("producer ", producer, ", frame ", seq, ": ", s.message()));
     }
