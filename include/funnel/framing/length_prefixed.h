@@ -144,9 +144,8 @@ using be32_frame = length_prefixed_frame<be32_prefix>;
 using le32_frame = length_prefixed_frame<le32_prefix>;
 using varint_frame = length_prefixed_frame<varint_prefix>;  // protobuf's delimited format
 
-static_assert(check_frame<be32_frame>());
-static_assert(check_frame<le32_frame>());
-static_assert(check_frame<varint_frame>());
+static_assert(check_frame<be32_frame>() && check_frame<le32_frame>() &&
+              check_frame<varint_frame>());
 
 }  // namespace funnel::framing
 
