@@ -12,7 +12,7 @@
 //   * `counter`: threads bump it, others block until it reaches a value (no
 //     polling, no sleeps);
 //   * `gated_sink`: a Sink that holds the writer thread inside write() until
-//     the test opens the gate;
+//     the test opens the gate, and records the bytes and each call's size;
 //   * `kPatience`: the deadline that only turns a lost wake-up into a failure
 //     instead of a hang.
 //
@@ -31,6 +31,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -95,14 +96,16 @@ class counter {
 
 // A sink whose write() announces itself and then blocks until the test opens
 // the gate: lets a test hold the writer thread inside a write, so frames stay
-// pending deterministically. Records the bytes. Keep `s`: the sink itself is
-// moved into the writer.
+// pending deterministically. Records the bytes, and the size of each call
+// (one call per batch, since it takes everything offered). Keep `s`: the sink
+// itself is moved into the writer.
 struct gated_sink {
   struct state {
     counter arrivals;
     absl::Mutex mu;
     bool open ABSL_GUARDED_BY(mu) = false;
     std::string data ABSL_GUARDED_BY(mu);
+    std::vector<std::size_t> write_sizes ABSL_GUARDED_BY(mu);
 
     void open_gate() {
       absl::MutexLock lock(&mu);
@@ -118,6 +121,7 @@ struct gated_sink {
     for (const const_buffer& b : buffers) {
       s->data.append(reinterpret_cast<const char*>(b.data), b.size);
     }
+    s->write_sizes.push_back(total_size(buffers));
     return total_size(buffers);
   }
 };

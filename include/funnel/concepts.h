@@ -143,7 +143,8 @@ concept queue =
 // Internal naming what() (the process lives on); prefer returning a status.
 //
 // Models: posix_writev_sink, memory_sink, and on Windows win32_handle_sink,
-// win32_socket_sink (policies/sink/).
+// win32_socket_sink (policies/sink/). Conformance suite:
+// funnel/testing/sink_conformance.h.
 template <class S>
 concept sink_has_write = requires(S& s, std::span<const const_buffer> b) {
   { s.write(b) } -> std::same_as<absl::StatusOr<std::size_t>>;
@@ -239,7 +240,9 @@ struct batch_stats {
 //       Without the hook: no copying.
 //
 // Models: count_batcher, byte_batcher, linger_batcher, coalescing_batcher
-// (policies/batcher/).
+// (policies/batcher/); the wrappers lingering<Inner> and coalescing<Inner>
+// add a hook to any batcher and compose. Conformance suite:
+// funnel/testing/batcher_conformance.h.
 template <class Bt>
 concept batcher_has_admits = requires(const Bt& bt, const batch_stats& st, std::size_t n) {
   { bt.admits(st, n) } -> std::same_as<bool>;

@@ -4,6 +4,9 @@
 // runs dry while the batch holds fewer than `small` frames, the writer waits
 // up to T for more before writing (Kafka's linger.ms, Nagle's idea with a
 // hard bound). The default T = 0 never waits, i.e. it is count_batcher.
+// That is `lingering<count_batcher>` (funnel/policies/batcher/lingering.h)
+// under its own name, with an options struct; to cap bytes or coalesce as
+// well, compose: lingering<byte_batcher>, coalescing<lingering<byte_batcher>>.
 //
 // When to use: producers that trickle frames one at a time, where a
 // system call per frame costs more than T of added latency.
@@ -21,34 +24,22 @@
 #include <cstddef>
 
 #include "absl/time/time.h"
-#include "funnel/concepts.h"  // batch_stats
+#include "funnel/policies/batcher/count_batcher.h"
+#include "funnel/policies/batcher/lingering.h"
 
 namespace funnel {
 
-class linger_batcher {
+class linger_batcher : public lingering<count_batcher> {
  public:
   struct options {
-    std::size_t max_frames = 64;  // a batch never holds more (0 is taken as 1)
-    std::size_t small = 64;       // linger only while the batch holds fewer
+    std::size_t max_frames = 64;              // a batch never holds more (0 is taken as 1)
+    std::size_t small = kDefaultLingerSmall;  // linger only while the batch holds fewer (64)
     absl::Duration linger = absl::ZeroDuration();
   };
 
   linger_batcher() = default;
   explicit linger_batcher(options o)
-      : max_frames_(o.max_frames == 0 ? 1 : o.max_frames), small_(o.small), linger_(o.linger) {}
-
-  bool admits(const batch_stats& batch, std::size_t /*frame_bytes*/) const noexcept {
-    return batch.frames < max_frames_;
-  }
-  std::size_t max_frames_hint() const noexcept { return max_frames_; }
-  absl::Duration linger(const batch_stats& batch) const noexcept {
-    return batch.frames < small_ && batch.frames < max_frames_ ? linger_ : absl::ZeroDuration();
-  }
-
- private:
-  std::size_t max_frames_ = 64;
-  std::size_t small_ = 64;
-  absl::Duration linger_ = absl::ZeroDuration();
+      : lingering<count_batcher>(count_batcher(o.max_frames), o.linger, o.small) {}
 };
 
 }  // namespace funnel

@@ -1,0 +1,108 @@
+// The Batcher conformance suite (funnel/testing/batcher_conformance.h, also
+// offered to downstream teams) run against every batcher model funnel ships,
+// and against the composed ones (funnel/policies/batcher/coalescing.h,
+// lingering.h), with procwire frames. Models that need constructor arguments
+// are tag types with a batcher_conformance_traits specialisation. A new model
+// joins by adding itself to `BatcherModels` below, and a name to
+// `batcher_model_name`.
+//
+// This is the only .cc of the test binary that includes the suite: the header
+// defines the tests.
+#include "funnel/testing/batcher_conformance.h"
+
+#include <string>
+#include <type_traits>
+
+#include "absl/time/time.h"
+#include "funnel/concepts.h"
+#include "funnel/policies/batcher/byte_batcher.h"
+#include "funnel/policies/batcher/coalescing.h"
+#include "funnel/policies/batcher/coalescing_batcher.h"
+#include "funnel/policies/batcher/count_batcher.h"
+#include "funnel/policies/batcher/linger_batcher.h"
+#include "funnel/policies/batcher/lingering.h"
+#include "funnel/testing/frame_factory.h"
+#include "gtest/gtest.h"
+
+// GoogleTest pastes the suite name into identifiers, so the suite is
+// instantiated inside its own namespace (where GoogleTest is `::testing`).
+namespace funnel::testing {
+
+// Settings that make the batchers cut batches often (frames are 19..5400
+// bytes) and linger briefly (each end-to-end test waits out one linger at most).
+struct small_byte_batcher {};  // byte_batcher(2000 bytes, 16 frames)
+template <>
+struct batcher_conformance_traits<small_byte_batcher> {
+  using batcher_type = byte_batcher;
+  using frame_factory = procwire_frame_factory;
+  static byte_batcher make() { return byte_batcher(2000, 16); }
+};
+
+template <>
+struct batcher_conformance_traits<linger_batcher> {
+  using batcher_type = linger_batcher;
+  using frame_factory = procwire_frame_factory;
+  static linger_batcher make() {
+    return linger_batcher({.max_frames = 32, .small = 8, .linger = absl::Milliseconds(2)});
+  }
+};
+
+template <>
+struct batcher_conformance_traits<coalescing<byte_batcher>> {
+  using batcher_type = coalescing<byte_batcher>;
+  using frame_factory = procwire_frame_factory;
+  static batcher_type make() { return batcher_type(byte_batcher(3000, 64), 256); }
+};
+
+template <>
+struct batcher_conformance_traits<lingering<byte_batcher>> {
+  using batcher_type = lingering<byte_batcher>;
+  using frame_factory = procwire_frame_factory;
+  static batcher_type make() {
+    return batcher_type(byte_batcher(3000, 64), absl::Milliseconds(2), 16);
+  }
+};
+
+template <>
+struct batcher_conformance_traits<coalescing<lingering<byte_batcher>>> {
+  using batcher_type = coalescing<lingering<byte_batcher>>;
+  using frame_factory = procwire_frame_factory;
+  static batcher_type make() {
+    return batcher_type(lingering<byte_batcher>(byte_batcher(3000, 64), absl::Milliseconds(2), 16),
+                        128);
+  }
+};
+
+namespace {
+
+static_assert(batcher<count_batcher> && batcher<byte_batcher> && batcher<linger_batcher> &&
+              batcher<coalescing_batcher>);
+static_assert(batcher_with_linger<coalescing<lingering<byte_batcher>>> &&
+              batcher_with_coalescing<coalescing<lingering<byte_batcher>>>);
+
+using BatcherModels =
+    ::testing::Types<count_batcher, byte_batcher, small_byte_batcher, linger_batcher,
+                     coalescing_batcher, coalescing<byte_batcher>, lingering<byte_batcher>,
+                     coalescing<lingering<byte_batcher>>>;
+
+// Test names say which model failed: Models/BatcherConformance/byte.X.
+struct batcher_model_name {
+  template <class T>
+  static std::string GetName(int) {
+    if constexpr (std::is_same_v<T, count_batcher>) return "count";
+    if constexpr (std::is_same_v<T, byte_batcher>) return "byte";
+    if constexpr (std::is_same_v<T, small_byte_batcher>) return "byte_small";
+    if constexpr (std::is_same_v<T, linger_batcher>) return "linger";
+    if constexpr (std::is_same_v<T, coalescing_batcher>) return "coalescing";
+    if constexpr (std::is_same_v<T, coalescing<byte_batcher>>) return "coalescing_byte";
+    if constexpr (std::is_same_v<T, lingering<byte_batcher>>) return "lingering_byte";
+    if constexpr (std::is_same_v<T, coalescing<lingering<byte_batcher>>>)
+      return "coalescing_lingering_byte";
+    return "unnamed_model";
+  }
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Models, BatcherConformance, BatcherModels, batcher_model_name);
+
+}  // namespace
+}  // namespace funnel::testing
