@@ -110,7 +110,7 @@ class basic_writer_handle {
   }
   // Sends the frame a builder returned, or returns the builder's error
   // unchanged (nothing is sent): no unchecked dereference at the call site.
-  //   h.send(outbound_frame::make(method, flags, id, payload));
+  //   h.send(some_frame::make(...));  // e.g. outbound_frame::make, varint_frame::make
   absl::Status send(absl::StatusOr<frame_type>&& frame) {
     if (!frame.ok()) return frame.status();
     return send_impl(*frame, true);

@@ -1,7 +1,8 @@
 // The Batcher conformance suite (funnel/testing/batcher_conformance.h, also
 // offered to downstream teams) run against every batcher model funnel ships,
 // and against the composed ones (funnel/policies/batcher/coalescing.h,
-// lingering.h), with procwire frames. Models that need constructor arguments
+// lingering.h), with procwire frames, and the composed and count batchers
+// again with varint and raw frames (funnel/framing/). Models that need constructor arguments
 // are tag types with a batcher_conformance_traits specialisation. A new model
 // joins by adding itself to `BatcherModels` below, and a name to
 // `batcher_model_name`.
@@ -15,6 +16,8 @@
 
 #include "absl/time/time.h"
 #include "funnel/concepts.h"
+#include "funnel/framing/length_prefixed.h"
+#include "funnel/framing/raw.h"
 #include "funnel/policies/batcher/byte_batcher.h"
 #include "funnel/policies/batcher/coalescing.h"
 #include "funnel/policies/batcher/coalescing_batcher.h"
@@ -73,6 +76,53 @@ struct batcher_conformance_traits<coalescing<lingering<byte_batcher>>> {
   }
 };
 
+// The other shipped framings, so every batcher model is also run over frames
+// of one range plus a prefix (varint) and payload plus delimiter (raw).
+struct varint_frame_factory {
+  using frame_type = framing::varint_frame;
+  static frame_type make(std::uint32_t i, std::size_t n) {
+    absl::StatusOr<frame_type> f = frame_type::make(bytes::copy_from(indexed_payload(i, n)));
+    EXPECT_TRUE(f.ok()) << f.status();
+    return f.ok() ? *std::move(f) : frame_type();
+  }
+};
+struct raw_frame_factory {
+  using frame_type = framing::raw_frame;
+  static frame_type make(std::uint32_t i, std::size_t n) {
+    absl::StatusOr<frame_type> f =
+        frame_type::make(bytes::copy_from(indexed_payload(i, n)), "\r\n");
+    EXPECT_TRUE(f.ok()) << f.status();
+    return f.ok() ? *std::move(f) : frame_type();
+  }
+};
+static_assert(conformance_frame_factory<varint_frame_factory> &&
+              conformance_frame_factory<raw_frame_factory>);
+
+struct varint_coalescing_lingering_byte {};  // the most composed batcher, varint frames
+template <>
+struct batcher_conformance_traits<varint_coalescing_lingering_byte> {
+  using batcher_type = coalescing<lingering<byte_batcher>>;
+  using frame_factory = varint_frame_factory;
+  static batcher_type make() {
+    return batcher_type(lingering<byte_batcher>(byte_batcher(3000, 64), absl::Milliseconds(2), 16),
+                        128);
+  }
+};
+struct raw_count {};  // count_batcher, raw frames with a CRLF delimiter
+template <>
+struct batcher_conformance_traits<raw_count> {
+  using batcher_type = count_batcher;
+  using frame_factory = raw_frame_factory;
+  static count_batcher make() { return count_batcher(); }
+};
+struct varint_small_byte {};  // byte_batcher(2000, 16), varint frames
+template <>
+struct batcher_conformance_traits<varint_small_byte> {
+  using batcher_type = byte_batcher;
+  using frame_factory = varint_frame_factory;
+  static byte_batcher make() { return byte_batcher(2000, 16); }
+};
+
 namespace {
 
 static_assert(batcher<count_batcher> && batcher<byte_batcher> && batcher<linger_batcher> &&
@@ -83,7 +133,8 @@ static_assert(batcher_with_linger<coalescing<lingering<byte_batcher>>> &&
 using BatcherModels =
     ::testing::Types<count_batcher, byte_batcher, small_byte_batcher, linger_batcher,
                      coalescing_batcher, coalescing<byte_batcher>, lingering<byte_batcher>,
-                     coalescing<lingering<byte_batcher>>>;
+                     coalescing<lingering<byte_batcher>>, varint_coalescing_lingering_byte,
+                     raw_count, varint_small_byte>;
 
 // Test names say which model failed: Models/BatcherConformance/byte.X.
 struct batcher_model_name {
@@ -98,6 +149,10 @@ struct batcher_model_name {
     if constexpr (std::is_same_v<T, lingering<byte_batcher>>) return "lingering_byte";
     if constexpr (std::is_same_v<T, coalescing<lingering<byte_batcher>>>)
       return "coalescing_lingering_byte";
+    if constexpr (std::is_same_v<T, varint_coalescing_lingering_byte>)
+      return "varint_coalescing_lingering_byte";
+    if constexpr (std::is_same_v<T, raw_count>) return "raw_count";
+    if constexpr (std::is_same_v<T, varint_small_byte>) return "varint_byte_small";
     return "unnamed_model";
   }
 };
