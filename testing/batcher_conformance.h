@@ -116,6 +116,19 @@ class BatcherConformance : public ::testing::Test {
     o.backpressure_timeout = conformance::kPatience;
     return o;
   }
+  // Sends frames 0..count-1 from one producer through a writer over `sink`,
+  // closes it, and returns what the sink received; `stats` gets the writer's.
+  static std::string send_all(memory_sink sink, std::uint32_t count, writer_stats& stats) {
+    auto out = sink.buffer();
+    writer<memory_sink> w(std::move(sink), options(), sleep_backpressure{}, traits::make());
+    auto h = w.handle();
+    for (std::uint32_t i = 0; i < count; ++i) {
+      EXPECT_TRUE(h.send(Fac::make(i, payload_size(i))).ok()) << i;
+    }
+    EXPECT_TRUE(w.close().ok());
+    stats = w.stats();
+    return out->contents();
+  }
 };
 TYPED_TEST_SUITE_P(BatcherConformance);
 
@@ -172,32 +185,20 @@ TYPED_TEST_P(BatcherConformance, OptionalHooksAreDeterministic) {
 
 TYPED_TEST_P(BatcherConformance, EndToEndEveryFrameArrivesOnceInOrder) {
   constexpr std::uint32_t kFrames = 400;
-  memory_sink sink;
-  auto out = sink.buffer();
-  typename TestFixture::template writer<memory_sink> w(
-      std::move(sink), TestFixture::options(), sleep_backpressure{}, TestFixture::traits::make());
-  auto h = w.handle();
-  for (std::uint32_t i = 0; i < kFrames; ++i) {
-    ASSERT_TRUE(h.send(TestFixture::Fac::make(i, TestFixture::payload_size(i))).ok()) << i;
-  }
-  ASSERT_TRUE(w.close().ok());
-  EXPECT_EQ(w.stats().frames_written, kFrames);
-  EXPECT_TRUE(out->contents() == TestFixture::expected_stream(kFrames))
-      << "the stream differs from the frames sent (" << out->size() << " bytes)";
+  writer_stats st;
+  const std::string got = TestFixture::send_all(memory_sink(), kFrames, st);
+  EXPECT_EQ(st.frames_written, kFrames);
+  EXPECT_TRUE(got == TestFixture::expected_stream(kFrames))
+      << "the stream differs from the frames sent (" << got.size() << " bytes)";
 }
 
 TYPED_TEST_P(BatcherConformance, EndToEndShortWritesResumeAtTheExactByte) {
   constexpr std::uint32_t kFrames = 120;
-  memory_sink sink(memory_sink::options{.max_bytes_per_write = 7});
-  auto out = sink.buffer();
-  typename TestFixture::template writer<memory_sink> w(
-      std::move(sink), TestFixture::options(), sleep_backpressure{}, TestFixture::traits::make());
-  auto h = w.handle();
-  for (std::uint32_t i = 0; i < kFrames; ++i) {
-    ASSERT_TRUE(h.send(TestFixture::Fac::make(i, TestFixture::payload_size(i))).ok()) << i;
-  }
-  ASSERT_TRUE(w.close().ok());
-  EXPECT_TRUE(out->contents() == TestFixture::expected_stream(kFrames)) << "stream differs";
+  writer_stats st;
+  const std::string got = TestFixture::send_all(
+      memory_sink(memory_sink::options{.max_bytes_per_write = 7}), kFrames, st);
+  EXPECT_EQ(st.frames_written, kFrames);
+  EXPECT_TRUE(got == TestFixture::expected_stream(kFrames)) << "stream differs";
 }
 
 TYPED_TEST_P(BatcherConformance, EndToEndAFrameLargerThanAnyCapIsWrittenWhole) {

@@ -1,17 +1,10 @@
 // The framings through every policy combination: queue x backpressure x
-// batcher (Hana's cartesian_product, as in matrix_test.cc), over a
+// batcher (tests/policy_matrix.h, shared with matrix_test.cc), over a
 // memory_sink, once per framing (FUNNEL_FRAMING_MATRIX_VARINT: varint_frame;
 // FUNNEL_FRAMING_MATRIX_RAW: newline-delimited raw_frame). The sink's bytes
 // are decoded with the testing kit's decoders and must hold every frame once,
 // in per-producer order, byte for byte, within the pending bound.
 #include <atomic>
-#include <boost/hana/at.hpp>
-#include <boost/hana/cartesian_product.hpp>
-#include <boost/hana/length.hpp>
-#include <boost/hana/transform.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
-#include <boost/hana/unpack.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -42,6 +35,7 @@
 #include "funnel/policy_set.h"
 #include "funnel/testing/framing_decoders.h"
 #include "gtest/gtest.h"
+#include "tests/policy_matrix.h"
 
 #if defined(FUNNEL_FRAMING_MATRIX_RAW)
 #include "funnel/framing/raw.h"
@@ -51,8 +45,6 @@
 
 namespace funnel {
 namespace {
-
-namespace hana = boost::hana;
 
 // Frame i of producer t: its body starts with "t i " as 8 bytes (t, i as
 // little-endian u32; in text for raw frames), then a filler that depends on
@@ -98,46 +90,12 @@ std::pair<int, int> ids(std::string_view b) {
 }
 #endif
 
-struct linger_1ms : linger_batcher {
-  linger_1ms() : linger_batcher({.max_frames = 32, .small = 4, .linger = absl::Milliseconds(1)}) {}
-};
-struct byte_batcher_2k : byte_batcher {
-  byte_batcher_2k() : byte_batcher(2048) {}
-};
-
-constexpr auto kQueues =
-    hana::tuple_t<mpsc_ring<frame_type>, mutex_queue<frame_type>, boost_lockfree_queue<frame_type>>;
-constexpr auto kBackpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
-                                              condvar_backpressure, fail_fast_backpressure>;
-constexpr auto kBatchers =
-    hana::tuple_t<count_batcher, byte_batcher_2k, linger_1ms, coalescing_batcher>;
-constexpr auto kCombinations = hana::transform(
-    hana::cartesian_product(hana::make_tuple(kQueues, kBackpressures, kBatchers)), [](auto combo) {
-      using Q = typename decltype(+hana::at_c<0>(combo))::type;
-      using B = typename decltype(+hana::at_c<1>(combo))::type;
-      using Bt = typename decltype(+hana::at_c<2>(combo))::type;
-      return hana::type_c<policy_set<Q, memory_sink, B, Bt>>;
-    });
-using all_combinations = typename decltype(hana::unpack(kCombinations, [](auto... t) {
-  return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
-}))::type;
-static_assert(hana::length(kCombinations) == hana::size_c<48>);
+using all_combinations = testing_internal::policy_matrix_types<frame_type, memory_sink>;
+using testing_internal::send_retrying;
 
 template <class Preset>
 class FramingMatrix : public ::testing::Test {};
 TYPED_TEST_SUITE(FramingMatrix, all_combinations);
-
-// A fail-fast policy (and a timed-out wait) makes producers retry.
-absl::Status send_retrying(auto& handle, frame_type f) {
-  for (;;) {
-    absl::Status s = handle.send(std::move(f));
-    if (s.code() != absl::StatusCode::kDeadlineExceeded &&
-        s.code() != absl::StatusCode::kResourceExhausted) {
-      return s;
-    }
-    std::this_thread::yield();
-  }
-}
 
 TYPED_TEST(FramingMatrix, DeliversEveryFrameOnceInPerProducerOrderByteForByte) {
   writer_options o;

@@ -9,11 +9,6 @@
 #endif
 
 #include <atomic>
-#include <boost/hana/cartesian_product.hpp>
-#include <boost/hana/transform.hpp>
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
-#include <boost/hana/unpack.hpp>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -33,22 +28,15 @@
 #include "funnel/policies/queue/boost_lockfree_queue.h"
 #include "funnel/policies/queue/mutex_queue.h"
 #include "gtest/gtest.h"
+#include "tests/policy_matrix.h"
 #include "tests/test_util.h"
 
 namespace funnel {
 namespace {
 
-namespace hana = boost::hana;
 using testing_internal::make_frame;
 
-// A linger batcher that actually lingers (the default lingers 0).
-struct linger_1ms : linger_batcher {
-  linger_1ms() : linger_batcher({.max_frames = 32, .small = 4, .linger = absl::Milliseconds(1)}) {}
-};
-// A small byte bound so that batches really split.
-struct byte_batcher_2k : byte_batcher {
-  byte_batcher_2k() : byte_batcher(2048) {}
-};
+using testing_internal::send_retrying;
 
 // Wraps the sink under test so the suite can stall the writer inside a write
 // and inject a failure, whatever the sink.
@@ -120,25 +108,9 @@ struct sink_under_test {
 };
 #endif
 
-constexpr auto kQueues = hana::tuple_t<mpsc_ring<outbound_frame>, mutex_queue<outbound_frame>,
-                                       boost_lockfree_queue<outbound_frame>>;
-constexpr auto kBackpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
-                                              condvar_backpressure, fail_fast_backpressure>;
-constexpr auto kBatchers =
-    hana::tuple_t<count_batcher, byte_batcher_2k, linger_1ms, coalescing_batcher>;
-
 // Every combination, as a policy_set with the controlled sink.
-constexpr auto kCombinations = hana::transform(
-    hana::cartesian_product(hana::make_tuple(kQueues, kBackpressures, kBatchers)), [](auto combo) {
-      using Q = typename decltype(+hana::at_c<0>(combo))::type;
-      using B = typename decltype(+hana::at_c<1>(combo))::type;
-      using Bt = typename decltype(+hana::at_c<2>(combo))::type;
-      return hana::type_c<policy_set<Q, controlled_sink<sink_under_test::type>, B, Bt>>;
-    });
-using all_combinations = typename decltype(hana::unpack(kCombinations, [](auto... t) {
-  return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
-}))::type;
-static_assert(hana::length(kCombinations) == hana::size_c<48>);
+using all_combinations =
+    testing_internal::policy_matrix_types<outbound_frame, controlled_sink<sink_under_test::type>>;
 
 template <class Preset>
 class Matrix : public ::testing::Test {
@@ -171,18 +143,6 @@ class Matrix : public ::testing::Test {
   std::shared_ptr<control> ctl_;
 };
 TYPED_TEST_SUITE(Matrix, all_combinations);
-
-// Producers send with send(); a fail-fast policy makes them retry.
-absl::Status send_retrying(auto& handle, outbound_frame f) {
-  for (;;) {
-    absl::Status s = handle.send(std::move(f));
-    if (s.code() != absl::StatusCode::kDeadlineExceeded &&
-        s.code() != absl::StatusCode::kResourceExhausted) {
-      return s;
-    }
-    std::this_thread::yield();
-  }
-}
 
 TYPED_TEST(Matrix, DeliversEveryFrameOnceInPerProducerOrderWithinTheBound) {
   writer_options o;

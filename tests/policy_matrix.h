@@ -1,0 +1,88 @@
+// tests/policy_matrix.h
+// -----------------------------------------------------------------------------
+// The policy matrix the typed matrix tests share: every shipped queue (over
+// frame type F) x backpressure x batcher, as policy_set types with a sink S,
+// built with Hana's cartesian_product; and the retrying send that lets a
+// fail-fast policy take part. Used by matrix_test.cc (procwire frames) and
+// framing_matrix_test.cc (length-prefixed and raw frames).
+#ifndef FUNNEL_TESTS_POLICY_MATRIX_H_
+#define FUNNEL_TESTS_POLICY_MATRIX_H_
+
+#include <boost/hana/at.hpp>
+#include <boost/hana/cartesian_product.hpp>
+#include <boost/hana/length.hpp>
+#include <boost/hana/transform.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+#include <boost/hana/unpack.hpp>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "funnel/policies/backpressure/condvar_backpressure.h"
+#include "funnel/policies/backpressure/fail_fast_backpressure.h"
+#include "funnel/policies/backpressure/sleep_backpressure.h"
+#include "funnel/policies/backpressure/spin_backpressure.h"
+#include "funnel/policies/batcher/byte_batcher.h"
+#include "funnel/policies/batcher/coalescing_batcher.h"
+#include "funnel/policies/batcher/count_batcher.h"
+#include "funnel/policies/batcher/linger_batcher.h"
+#include "funnel/policies/queue/boost_lockfree_queue.h"
+#include "funnel/policies/queue/mpsc_ring.h"
+#include "funnel/policies/queue/mutex_queue.h"
+#include "funnel/policy_set.h"
+#include "gtest/gtest.h"
+
+namespace funnel::testing_internal {
+
+// A linger batcher that actually lingers (the default lingers 0).
+struct linger_1ms : linger_batcher {
+  linger_1ms() : linger_batcher({.max_frames = 32, .small = 4, .linger = absl::Milliseconds(1)}) {}
+};
+// A small byte bound so that batches really split.
+struct byte_batcher_2k : byte_batcher {
+  byte_batcher_2k() : byte_batcher(2048) {}
+};
+
+// Every combination for frames F and sink S, as ::testing::Types of policy_set.
+template <class F, class S>
+constexpr auto policy_matrix() {
+  namespace hana = boost::hana;
+  constexpr auto queues = hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>>;
+  constexpr auto backpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
+                                               condvar_backpressure, fail_fast_backpressure>;
+  constexpr auto batchers =
+      hana::tuple_t<count_batcher, byte_batcher_2k, linger_1ms, coalescing_batcher>;
+  constexpr auto combos = hana::transform(
+      hana::cartesian_product(hana::make_tuple(queues, backpressures, batchers)), [](auto c) {
+        using Q = typename decltype(+hana::at_c<0>(c))::type;
+        using B = typename decltype(+hana::at_c<1>(c))::type;
+        using Bt = typename decltype(+hana::at_c<2>(c))::type;
+        return hana::type_c<policy_set<Q, S, B, Bt>>;
+      });
+  static_assert(hana::length(combos) == hana::size_c<48>);
+  return hana::unpack(combos, [](auto... t) {
+    return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
+  });
+}
+template <class F, class S>
+using policy_matrix_types = typename decltype(policy_matrix<F, S>())::type;
+
+// Sends `f`, retrying while a fail-fast policy (or a timed-out wait) says
+// "full"; any other status is returned.
+template <class Handle, class F>
+absl::Status send_retrying(Handle& handle, F f) {
+  for (;;) {
+    absl::Status s = handle.send(std::move(f));
+    if (s.code() != absl::StatusCode::kDeadlineExceeded &&
+        s.code() != absl::StatusCode::kResourceExhausted) {
+      return s;
+    }
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace funnel::testing_internal
+
+#endif  // FUNNEL_TESTS_POLICY_MATRIX_H_
