@@ -9,6 +9,12 @@
 //   limit_memcpy   as limit_writev, but the thread copies the 64 frames into
 //                  one buffer and calls write() once per batch. What the
 //                  kernel allows a copying writer.
+//   limit_bigcopy  as limit_memcpy, but the one buffer (allocated before the
+//                  clock starts) holds as many whole frames as fit in
+//                  256 KiB, at least one, and write() is called once per
+//                  buffer filled: far fewer calls than once per 64 frames
+//                  when frames are small. What the kernel allows a copying
+//                  writer that batches by bytes.
 //   mutex_direct   no writer thread: each producer builds its frame, takes a
 //                  std::mutex and writevs that one frame itself.
 //   naive_writer   the textbook writer thread: std::mutex + std::deque +
@@ -19,7 +25,9 @@
 //
 // The LIMITs interleave the producers' frames round-robin, so the stream is
 // what `producers` threads would send and the verifier accepts it; they do
-// no per-frame work beyond filling the gather list (or the memcpy).
+// no per-frame work beyond filling the gather list (or the memcpy). The
+// copying LIMITs write whole frames per call and resume a short write at the
+// exact byte (write_all).
 //
 // All of them report each write call to an Observer (no_observer or
 // latency_probe, see harness.h) with the gather list it was offered and the
@@ -128,29 +136,55 @@ inline absl::Status limit_writev(const bench_case& c, int fd, start_gate& gate,
   return absl::OkStatus();
 }
 
-// LIMIT-memcpy (see the file comment).
-inline absl::Status limit_memcpy(const bench_case& c, int fd, start_gate& gate,
-                                 const payload_set& payloads, cpu_account& cpu, run_stats& st) {
+// Copies one frame (its header, then its payload) to `out`; returns the end
+// of what it wrote.
+inline std::byte* copy_frame(std::byte* out, const funnel::encoded_header& header,
+                             std::span<const std::byte> payload) {
+  std::memcpy(out, header.data(), funnel::kHeaderSize);
+  out += funnel::kHeaderSize;
+  if (!payload.empty()) std::memcpy(out, payload.data(), payload.size());
+  return out + payload.size();
+}
+
+// The copying LIMITs: copies `per_write` frames at a time into one buffer
+// (allocated here, before the clock starts) and writes it with one call.
+inline absl::Status copy_and_write(const bench_case& c, int fd, start_gate& gate,
+                                   const payload_set& payloads, cpu_account& cpu, run_stats& st,
+                                   std::uint64_t per_write) {
   const std::vector<funnel::encoded_header> headers = encode_all_headers(c);
   const round_robin rr{c.producers};
-  std::vector<std::byte> staging(kBatchFrames * c.wire_size());
+  std::vector<std::byte> staging(per_write * c.wire_size());
   no_observer quiet;
   gate.open();
   const std::int64_t cpu0 = thread_cpu_ns();
-  for (std::uint64_t first = 0; first < c.frames; first += kBatchFrames) {
-    const std::uint64_t end = std::min<std::uint64_t>(first + kBatchFrames, c.frames);
+  for (std::uint64_t first = 0; first < c.frames; first += per_write) {
+    const std::uint64_t end = std::min<std::uint64_t>(first + per_write, c.frames);
     std::byte* out = staging.data();
     for (std::uint64_t i = first; i < end; ++i) {
-      std::memcpy(out, headers[i].data(), funnel::kHeaderSize);
-      out += funnel::kHeaderSize;
-      if (c.payload != 0) std::memcpy(out, payloads.pattern(rr.producer(i)).data(), c.payload);
-      out += c.payload;
+      out = copy_frame(out, headers[i], payloads.pattern(rr.producer(i)));
     }
     iovec one{staging.data(), static_cast<std::size_t>(out - staging.data())};
     if (absl::Status s = write_all(fd, &one, 1, quiet, st.write_calls); !s.ok()) return s;
   }
   cpu.add(thread_cpu_ns() - cpu0);
   return absl::OkStatus();
+}
+
+// LIMIT-memcpy (see the file comment).
+inline absl::Status limit_memcpy(const bench_case& c, int fd, start_gate& gate,
+                                 const payload_set& payloads, cpu_account& cpu, run_stats& st) {
+  return copy_and_write(c, fd, gate, payloads, cpu, st, kBatchFrames);
+}
+
+// LIMIT-bigcopy's bytes per write call (whole frames, so up to this many).
+inline constexpr std::size_t kBigWriteBytes = 256 * 1024;
+
+// LIMIT-bigcopy (see the file comment): as many whole frames per write as
+// fit in kBigWriteBytes, and at least one.
+inline absl::Status limit_bigcopy(const bench_case& c, int fd, start_gate& gate,
+                                  const payload_set& payloads, cpu_account& cpu, run_stats& st) {
+  const std::uint64_t per_write = std::max<std::uint64_t>(1, kBigWriteBytes / c.wire_size());
+  return copy_and_write(c, fd, gate, payloads, cpu, st, per_write);
 }
 
 // mutex baseline: producers write their own frames under one std::mutex.

@@ -15,13 +15,15 @@
 //   throughput  time from the start of sending (all producers released at
 //               once) to the last byte seen by the reader; frames/s and MB/s
 //               (wire bytes: 11-byte header + payload), median of --reps runs
-//               with the min-max spread, ratios to LIMIT-writev and to the
-//               procwire preset. Repetitions are interleaved (run 1 of every
-//               implementation, then run 2 of every one, ...) so machine drift
-//               hits all alike. Also the CPU time per frame from the gate to the
-//               end, split by thread: the senders (producers, or the LIMIT's
-//               one thread; CLOCK_THREAD_CPUTIME_ID), the reader (likewise) and
-//               the rest of the process, which is the writer thread.
+//               with the min-max spread, ratios to LIMIT-writev (xLIMIT, the
+//               reference), to LIMIT-bigcopy (xBIG) and to the procwire preset
+//               (xprocwire), all of the same run. Repetitions are interleaved
+//               (run 1 of every implementation, then run 2 of every one, ...)
+//               so machine drift hits all alike. Also the CPU time per frame
+//               from the gate to the end, split by thread: the senders
+//               (producers, or the LIMIT's one thread; CLOCK_THREAD_CPUTIME_ID),
+//               the reader (likewise) and the rest of the process, which is the
+//               writer thread.
 //   latency     producers paced at --rate frames/s in total; for each frame,
 //               the time from just before its send() to the return of the
 //               write call that carried its last byte, taken by a sink wrapper
@@ -38,8 +40,10 @@
 // any verification failure, send or close error, or byte-count mismatch
 // (byte counts are checked exactly in every mode, --verify or not).
 //
-// Implementations (--list prints them): the baselines of bench/baselines.h and
-// funnel writers named by the presets algebra, e.g. "procwire+condvar" is
+// Implementations (--list prints them): the baselines of bench/baselines.h
+// (LIMIT-writev, LIMIT-memcpy, LIMIT-bigcopy: one thread, no queue, throughput
+// mode only; mutex-direct; naive-thread) and funnel writers named by the
+// presets algebra, e.g. "procwire+condvar" is
 // writer_for<with<procwire_preset, condvar_backpressure>>.
 #include <signal.h>
 #include <sys/resource.h>  // getrusage
@@ -291,12 +295,14 @@ implementation queue_based(std::string name, bool has_writer_thread) {
 }
 
 constexpr std::string_view kLimitWritev = "LIMIT-writev";
+constexpr std::string_view kLimitBigcopy = "LIMIT-bigcopy";
 constexpr std::string_view kProcwire = "procwire";
 
 std::vector<implementation> all_implementations() {
   std::vector<implementation> impls;
   impls.push_back(make_limit(std::string(kLimitWritev), &limit_writev));
   impls.push_back(make_limit("LIMIT-memcpy", &limit_memcpy));
+  impls.push_back(make_limit(std::string(kLimitBigcopy), &limit_bigcopy));
   impls.push_back(queue_based<mutex_direct>("mutex-direct", /*has_writer_thread=*/false));
   impls.push_back(queue_based<naive_thread>("naive-thread", /*has_writer_thread=*/true));
   hana::for_each(kPresets, [&](auto preset) {
@@ -506,7 +512,8 @@ std::string describe(const bench_case& c, const settings& s) {
       "run%s\n\nmin-max: Mframes/s of the slowest and fastest run. CPU: CPU time of the whole "
       "process per frame, ns (median), split into the sending threads (producers, or the "
       "LIMIT's thread), the writer thread (the rest) and the reader. f/write: frames per "
-      "write call.",
+      "write call. xLIMIT, xBIG, xprocwire: median frames/s over that of LIMIT-writev, "
+      "LIMIT-bigcopy, procwire in the same runs.",
       c.payload, c.producers, c.producers == 1 ? "" : "s", c.frames,
       static_cast<double>(c.wire_bytes()) / 1e6, s.reps, s.reps == 1 ? "" : "s");
 }
@@ -552,19 +559,20 @@ int throughput_mode(const std::vector<const implementation*>& impls, std::vector
       }
       return std::nullopt;
     };
-    const std::optional<double> limit = rate_of(kLimitWritev), procwire = rate_of(kProcwire);
+    const std::optional<double> limit = rate_of(kLimitWritev), big = rate_of(kLimitBigcopy),
+                                procwire = rate_of(kProcwire);
     absl::PrintF("\n### %s\n\n", describe(c, s));
-    absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
-                 "implementation", "Mframes/s", "MB/s", "min-max", "xLIMIT", "xprocwire", "CPU",
-                 "send+wrt+read", "f/write");
-    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|%s|%s:|\n", std::string(42, '-'), std::string(10, '-'),
-                 std::string(8, '-'), std::string(13, '-'), std::string(7, '-'),
-                 std::string(10, '-'), std::string(6, '-'), std::string(15, '-'),
-                 std::string(8, '-'));
+    absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %6s | %9s | %5s | %-13s | %7s |\n",
+                 "implementation", "Mframes/s", "MB/s", "min-max", "xLIMIT", "xBIG", "xprocwire",
+                 "CPU", "send+wrt+read", "f/write");
+    absl::PrintF("|%s|%s:|%s:|%s|%s:|%s:|%s:|%s:|%s|%s:|\n", std::string(42, '-'),
+                 std::string(10, '-'), std::string(8, '-'), std::string(13, '-'),
+                 std::string(7, '-'), std::string(7, '-'), std::string(10, '-'),
+                 std::string(6, '-'), std::string(15, '-'), std::string(8, '-'));
     for (std::size_t i = 0; i < impls.size(); ++i) {
       if (samples[i].empty()) {
-        absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %9s | %5s | %-13s | %7s |\n",
-                     impls[i]->name, "failed", "", "", "", "", "", "", "");
+        absl::PrintF("| %-40s | %9s | %7s | %-11s | %6s | %6s | %9s | %5s | %-13s | %7s |\n",
+                     impls[i]->name, "failed", "", "", "", "", "", "", "", "");
         continue;
       }
       double lo = 1e300, hi = 0, calls = 0;
@@ -581,10 +589,10 @@ int throughput_mode(const std::vector<const implementation*>& impls, std::vector
       calls /= static_cast<double>(samples[i].size());
       const double fps = rates[i];
       absl::PrintF(
-          "| %-40s | %9.3f | %7.1f | %-11s | %6s | %9s | %5.0f | %-13s | %7s |\n", impls[i]->name,
-          fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
-          absl::StrFormat("%.2f-%.2f", lo / 1e6, hi / 1e6), ratio(fps, limit), ratio(fps, procwire),
-          median(total),
+          "| %-40s | %9.3f | %7.1f | %-11s | %6s | %6s | %9s | %5.0f | %-13s | %7s |\n",
+          impls[i]->name, fps / 1e6, fps * static_cast<double>(c.wire_size()) / 1e6,
+          absl::StrFormat("%.2f-%.2f", lo / 1e6, hi / 1e6), ratio(fps, limit), ratio(fps, big),
+          ratio(fps, procwire), median(total),
           absl::StrFormat("%.0f+%.0f+%.0f", median(senders), median(writer), median(reader)),
           calls > 0 ? absl::StrFormat("%.1f", static_cast<double>(c.frames) / calls)
                     : std::string("-"));
