@@ -2,8 +2,8 @@
 // -----------------------------------------------------------------------------
 // The Batcher conformance suite (funnel/concepts.h, "Batcher") as a GoogleTest
 // type-parameterized suite, `funnel::testing::BatcherConformance<T>`: first
-// the batcher alone, then end to end through a real basic_writer<mpsc_ring<F>,
-// sink, sleep_backpressure, Bt>. funnel's own models run it too
+// the batcher alone, then end to end through a real basic_writer<mpsc_ring<F>
+// (or a Queue the traits name), sink, sleep_backpressure, Bt>. funnel's own models run it too
 // (tests/conformance/batcher_conformance_test.cc).
 //
 // Instantiate it in exactly one .cc file of your test binary (Bazel:
@@ -21,7 +21,9 @@
 // default-constructs T and sends procwire frames. Specialise it (all three
 // members) to construct the batcher with arguments, to send frames of another
 // framing, or to run one batcher type under several settings (T is then a tag
-// type of yours):
+// type of yours). An optional fourth member, `template <class F> using
+// queue_type = byte_ring<F>;`, runs the end-to-end tests over that Queue
+// instead of mpsc_ring<F>:
 //
 //   template <>
 //   struct batcher_conformance_traits<my_batcher> {
@@ -81,6 +83,18 @@ struct batcher_conformance_traits {
   static T make() { return T(); }
 };
 
+// The writer's Queue: mpsc_ring<F> unless the traits name another with
+// `template <class F> using queue_type = ...;` (e.g. funnel::byte_ring<F>).
+template <class Traits, class F>
+struct conformance_queue {
+  using type = mpsc_ring<F>;
+};
+template <class Traits, class F>
+requires requires { typename Traits::template queue_type<F>; }
+struct conformance_queue<Traits, F> {
+  using type = typename Traits::template queue_type<F>;
+};
+
 template <class T>
 class BatcherConformance : public ::testing::Test {
  protected:
@@ -96,7 +110,8 @@ class BatcherConformance : public ::testing::Test {
                 "conformance_frame_factory (see funnel/testing/frame_factory.h)");
 
   template <class S>
-  using writer = basic_writer<mpsc_ring<F>, S, sleep_backpressure, Bt>;
+  using writer =
+      basic_writer<typename conformance_queue<traits, F>::type, S, sleep_backpressure, Bt>;
 
   // Payload sizes: mostly small, some medium, every 50th larger than most caps.
   static std::size_t payload_size(std::uint32_t i) {

@@ -9,6 +9,8 @@
 //   absl::Status s = h.send(std::move(frame));  // may wait (Backpressure)
 //   s = h.send(outbound_frame::make(...));      // a StatusOr<frame>: its error, or sent
 //   s = h.try_send(std::move(frame)); // never waits
+//   auto c = h.claim(n);              // byte queues: encode in place, then
+//   c->commit();                      //   c->data() holds the n wire bytes
 //   s = w.flush();                    // everything accepted so far is written
 //   absl::Status final = w.close();   // drains, joins, reports
 //   final = w.close(absl::Now() + absl::Seconds(2));  // ... or gives up then
@@ -71,6 +73,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
+#include "funnel/claim.h"
 #include "funnel/concepts.h"
 #include "funnel/detail/policy_checks.h"
 #include "funnel/detail/writer_core.h"
@@ -128,6 +131,17 @@ class basic_writer_handle {
     return send_impl(*frame, false);
   }
 
+  // Byte queues (byte_ring) only: claims `n` bytes of the ring to encode a
+  // frame in place (funnel/claim.h). claim() waits as send() does;
+  // try_claim() never waits.
+  using claim_type = basic_claim<Core>;
+  absl::StatusOr<claim_type> claim(std::size_t n) requires Core::kByteQueue {
+    return claim_impl(n, true);
+  }
+  absl::StatusOr<claim_type> try_claim(std::size_t n) requires Core::kByteQueue {
+    return claim_impl(n, false);
+  }
+
   // Frames accepted and not yet completely written.
   std::size_t pending_count() const noexcept { return core_ ? core_->pending_count() : 0; }
   // True while the next send would have to wait.
@@ -141,6 +155,13 @@ class basic_writer_handle {
   absl::Status send_impl(frame_type& frame, bool may_wait) {
     if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
     return core_->send(frame, may_wait);
+  }
+
+  absl::StatusOr<claim_type> claim_impl(std::size_t n, bool may_wait) {
+    if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
+    typename Core::reservation r;
+    if (absl::Status s = core_->claim(n, may_wait, r); !s.ok()) return s;
+    return claim_type(core_, r, core_->claim_data(r), n);
   }
 
   std::shared_ptr<Core> core_;  // null for a handle of a moved-from writer

@@ -22,6 +22,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <utility>
 
@@ -70,10 +71,9 @@ namespace funnel {
 // Models: mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>
 // (policies/queue/), for any frame type F.
 //
-// Looking ahead: a byte-ring queue where producers encode in place models an
-// extended concept (reserve/commit on the producer side, contiguous readable
-// regions on the writer side); basic_writer selects its loop with
-// `if constexpr`, so its public API does not change.
+// The other kind of Queue, a byte ring where producers encode in place, is
+// the concept byte_queue below; basic_writer selects its loop by concept, so
+// its public API is the same for both (plus claim() for byte queues).
 template <class Q>
 concept queue_has_value_type = requires {
   typename Q::value_type;
@@ -105,6 +105,43 @@ template <class Q>
 concept queue =
     queue_carries_frames<Q> && std::constructible_from<Q, std::size_t> && queue_has_try_push<Q> &&
     queue_has_try_pop<Q> && queue_has_pop_wait<Q> && queue_has_close<Q> && queue_has_capacity<Q>;
+
+// -----------------------------------------------------------------------------
+// Byte queue: a bounded MPSC ring of bytes whose producers encode frames in
+// place (reserve, write, commit) and whose writer writes whole committed
+// regions. The model, funnel::byte_ring (policies/queue/byte_ring.h),
+// documents each member; the record format is funnel's own
+// (detail/ring_words.h), so a byte queue is a byte_ring configuration
+// (byte_ring_config) rather than a type written from scratch: the concept
+// exists so the writer can tell the two kinds of Queue apart and word its
+// errors.
+//   Q::value_type, Q::reservation, Q::config
+//   Q(std::size_t max_bytes, std::size_t max_records)
+//   q.try_reserve(n, contiguous, r) -> bool, q.copy_in(r, at, buffer),
+//   q.data(r) -> std::byte*, q.commit(r, kind), q.mark_claimed(r),
+//   q.commit_claim(r, kind) -> bool                  producers
+//   q.state(count), q.abandon(count, state), q.release(count, at),
+//   q.wait_readable(cond, deadline), q.data_ranges(at, state, out),
+//   q.frame_at(at, wraps)                            the writer
+//   q.tail(), q.close(), q.closed(), q.capacity(), q.max_bytes()
+template <class Q>
+concept byte_queue = queue_carries_frames<Q> &&
+    std::constructible_from<Q, std::size_t, std::size_t> &&
+    requires(Q& q, typename Q::reservation& r, std::size_t n, const_buffer b) {
+  { q.try_reserve(n, true, r) } -> std::same_as<bool>;
+  q.copy_in(r, n, b);
+  { q.data(r) } -> std::same_as<std::byte*>;
+  q.mark_claimed(r);
+  { q.state(std::uint64_t{}) } -> std::same_as<std::uint64_t>;
+  q.release(std::uint64_t{}, std::uint64_t{});
+  { q.tail() } -> std::same_as<std::uint64_t>;
+  { q.max_bytes() } -> std::convertible_to<std::size_t>;
+  q.close();
+};
+
+// What basic_writer's Queue parameter accepts: a frame queue or a byte queue.
+template <class Q>
+concept writer_queue = queue<Q> || byte_queue<Q>;
 
 // -----------------------------------------------------------------------------
 // Sink: where the bytes go. Owned by the writer and called only from the

@@ -21,6 +21,7 @@ inline constexpr std::size_t kDefaultMaxPendingFrames = 1024;
 inline constexpr std::size_t kDefaultQueueCapacity = 1024;
 inline constexpr absl::Duration kDefaultBackpressureTimeout = absl::Seconds(5);
 inline constexpr absl::Duration kDefaultShutdownTimeout = absl::Seconds(10);
+inline constexpr absl::Duration kDefaultClaimTimeout = absl::Seconds(1);
 
 struct writer_options {
   // Frames accepted (by send/try_send) but not yet completely written. The
@@ -44,6 +45,13 @@ struct writer_options {
   // absl::InfiniteDuration() waits for ever. close() without a deadline
   // always waits for every accepted frame.
   absl::Duration shutdown_timeout = kDefaultShutdownTimeout;
+  // Byte queues (byte_ring) only: how long the writer waits for a claim
+  // (handle.claim(n)) that is next in line to be committed or aborted. Past
+  // it, the writer gives up on the claim (its commit() then fails) and
+  // stops, DeadlineExceeded naming the claim: a producer that claims and
+  // never commits cannot wedge the writer, and no later frame is written
+  // out of order or over bytes the stuck producer may still write.
+  absl::Duration claim_timeout = kDefaultClaimTimeout;
 };
 
 // OK, or InvalidArgument naming the offending field.
@@ -59,6 +67,11 @@ inline absl::Status validate_options(const writer_options& o) {
   if (o.shutdown_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: shutdown_timeout ",
                                                    absl::FormatDuration(o.shutdown_timeout),
+                                                   " is negative"));
+  }
+  if (o.claim_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: claim_timeout ",
+                                                   absl::FormatDuration(o.claim_timeout),
                                                    " is negative"));
   }
   return absl::OkStatus();

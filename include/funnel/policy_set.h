@@ -90,8 +90,8 @@ constexpr auto replace(AxisKey axis) {
 // The axis a policy type belongs to, from the concept it models.
 template <class Policy>
 constexpr auto axis_of() {
-  constexpr int matches =
-      int{queue<Policy>} + int{sink<Policy>} + int{backpressure<Policy>} + int{batcher<Policy>};
+  constexpr int matches = int{writer_queue<Policy>} + int{sink<Policy>} +
+                          int{backpressure<Policy>} + int{batcher<Policy>};
   static_assert(matches != 0,
                 "funnel::with: the policy models none of the Queue, Sink, Backpressure and "
                 "Batcher concepts (see funnel/concepts.h); use with_queue/with_sink/... to "
@@ -99,7 +99,7 @@ constexpr auto axis_of() {
   static_assert(matches <= 1,
                 "funnel::with: the policy models more than one concept; name the axis with "
                 "with_queue/with_sink/with_backpressure/with_batcher");
-  if constexpr (queue<Policy>) {
+  if constexpr (writer_queue<Policy>) {
     return kQueueAxis;
   } else if constexpr (sink<Policy>) {
     return kSinkAxis;

@@ -24,6 +24,7 @@
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/batcher/linger_batcher.h"
 #include "funnel/policies/batcher/lingering.h"
+#include "funnel/policies/queue/byte_ring.h"
 #include "funnel/testing/frame_factory.h"
 #include "gtest/gtest.h"
 
@@ -123,6 +124,17 @@ struct batcher_conformance_traits<varint_small_byte> {
   static byte_batcher make() { return byte_batcher(2000, 16); }
 };
 
+// The same batchers over the byte ring (funnel/policies/queue/byte_ring.h),
+// whose writer loop batches committed records instead of frame objects; small
+// frames are copied in, frames of 4 KiB and more travel by reference.
+template <class Tag>
+struct on_byte_ring {};
+template <class Tag>
+struct batcher_conformance_traits<on_byte_ring<Tag>> : batcher_conformance_traits<Tag> {
+  template <class F>
+  using queue_type = byte_ring<F, byte_ring_config{.by_reference_above = 4096}>;
+};
+
 namespace {
 
 static_assert(batcher<count_batcher> && batcher<byte_batcher> && batcher<linger_batcher> &&
@@ -134,7 +146,9 @@ using BatcherModels =
     ::testing::Types<count_batcher, byte_batcher, small_byte_batcher, linger_batcher,
                      coalescing_batcher, coalescing<byte_batcher>, lingering<byte_batcher>,
                      coalescing<lingering<byte_batcher>>, varint_coalescing_lingering_byte,
-                     raw_count, varint_small_byte>;
+                     raw_count, varint_small_byte, on_byte_ring<count_batcher>,
+                     on_byte_ring<small_byte_batcher>, on_byte_ring<linger_batcher>,
+                     on_byte_ring<varint_small_byte>>;
 
 // Test names say which model failed: Models/BatcherConformance/byte.X.
 struct batcher_model_name {
@@ -153,6 +167,11 @@ struct batcher_model_name {
       return "varint_coalescing_lingering_byte";
     if constexpr (std::is_same_v<T, raw_count>) return "raw_count";
     if constexpr (std::is_same_v<T, varint_small_byte>) return "varint_byte_small";
+    if constexpr (std::is_same_v<T, on_byte_ring<count_batcher>>) return "ring_count";
+    if constexpr (std::is_same_v<T, on_byte_ring<small_byte_batcher>>) return "ring_byte_small";
+    if constexpr (std::is_same_v<T, on_byte_ring<linger_batcher>>) return "ring_linger";
+    if constexpr (std::is_same_v<T, on_byte_ring<varint_small_byte>>)
+      return "ring_varint_byte_small";
     return "unnamed_model";
   }
 };

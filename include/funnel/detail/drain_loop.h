@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "funnel/concepts.h"
+#include "funnel/detail/batch_write.h"
 #include "funnel/detail/failure_drain.h"
 #include "funnel/detail/gather.h"
 #include "funnel/detail/writer_shared.h"
@@ -163,28 +164,7 @@ class drain_loop {
     } else {
       build_gather<F>(batch_, gather_);
     }
-    std::span<const_buffer> rest(gather_);
-    batch_done_ = 0;
-    while (batch_done_ < st.bytes) {
-      const std::size_t remaining = st.bytes - batch_done_;
-      absl::StatusOr<std::size_t> n = sink_.write(rest);
-      w_.bump(w_.write_calls, 1);
-      if (!n.ok()) return n.status();
-      if (*n == 0 || *n > remaining) {
-        return absl::InternalError(
-            absl::StrCat("sink write returned ", *n, " for ", remaining, " bytes offered"));
-      }
-      if (*n < remaining) w_.bump(w_.partial_writes, 1);
-      w_.bump(w_.bytes_written, *n);
-      batch_done_ += *n;
-      rest = consume_front(rest, *n);
-    }
-    if constexpr (flushable_sink<S>) {
-      // A failed flush: the bytes reached the sink but may not go further.
-      // The frames count as written (batch_done_ is whole); the writer stops.
-      if (absl::Status flushed = sink_.flush(); !flushed.ok()) return flushed;
-    }
-    return absl::OkStatus();
+    return write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_, batch_done_);
   }
 
   // The batch is written: drop it, give its budget back, publish progress.

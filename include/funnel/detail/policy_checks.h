@@ -27,16 +27,21 @@ consteval bool check_policies() {
     static_assert(check_frame<typename Q::value_type>(),
                   "funnel: the Queue's value_type is not a frame (see funnel/frame.h)");
   }
-  static_assert(std::constructible_from<Q, std::size_t>,
-                "funnel: the Queue policy needs a constructor Q(std::size_t capacity)");
-  static_assert(queue_has_try_push<Q>,
-                "funnel: the Queue policy needs `bool try_push(value_type&)`");
-  static_assert(queue_has_try_pop<Q>, "funnel: the Queue policy needs `bool try_pop(value_type&)`");
-  static_assert(queue_has_pop_wait<Q>,
-                "funnel: the Queue policy needs `bool pop_wait(value_type&, absl::Time)`");
-  static_assert(queue_has_close<Q>, "funnel: the Queue policy needs `void close()`");
-  static_assert(queue_has_capacity<Q>,
-                "funnel: the Queue policy needs `std::size_t capacity() const`");
+  // A byte queue (byte_ring) is checked by its own concept; a frame queue
+  // member by member.
+  if constexpr (!byte_queue<Q>) {
+    static_assert(std::constructible_from<Q, std::size_t>,
+                  "funnel: the Queue policy needs a constructor Q(std::size_t capacity)");
+    static_assert(queue_has_try_push<Q>,
+                  "funnel: the Queue policy needs `bool try_push(value_type&)`");
+    static_assert(queue_has_try_pop<Q>,
+                  "funnel: the Queue policy needs `bool try_pop(value_type&)`");
+    static_assert(queue_has_pop_wait<Q>,
+                  "funnel: the Queue policy needs `bool pop_wait(value_type&, absl::Time)`");
+    static_assert(queue_has_close<Q>, "funnel: the Queue policy needs `void close()`");
+    static_assert(queue_has_capacity<Q>,
+                  "funnel: the Queue policy needs `std::size_t capacity() const`");
+  }
   static_assert(std::move_constructible<S>, "funnel: the Sink policy must be move-constructible");
   static_assert(sink_has_write<S>,
                 "funnel: the Sink policy needs `absl::StatusOr<std::size_t> "
@@ -82,7 +87,7 @@ consteval bool check_policies() {
     static_assert(batcher_with_coalescing<Bt>,
                   "funnel: the Batcher's coalesce_below() must be const and return a size");
   }
-  return queue<Q> && sink<S> && backpressure<B> && batcher<Bt>;
+  return writer_queue<Q> && sink<S> && backpressure<B> && batcher<Bt>;
 }
 
 }  // namespace funnel::detail

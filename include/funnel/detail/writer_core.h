@@ -6,6 +6,8 @@
 //   writer_shared.h  the shared state, the state machine, the accounting
 //   admission.h      the producer side: send()
 //   drain_loop.h     the writer thread: wait, batch, write, publish
+//   ring_admission.h, ring_drain_loop.h: the same two over a byte queue
+//                    (byte_ring), chosen by concept; claims
 //   failure_drain.h  what the thread does once the writer has failed
 //   gather.h         gather lists from frames' wire ranges (and coalescing)
 // and the owner side here: start, close (with its deadline), flush. The
@@ -19,6 +21,7 @@
 #include <cstdint>
 #include <exception>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -29,16 +32,31 @@
 #include "funnel/concepts.h"
 #include "funnel/detail/admission.h"
 #include "funnel/detail/drain_loop.h"
+#include "funnel/detail/ring_admission.h"
+#include "funnel/detail/ring_drain_loop.h"
 #include "funnel/detail/writer_shared.h"
 #include "funnel/options.h"
 #include "funnel/stats.h"
 
 namespace funnel::detail {
 
+template <class Q>
+struct reservation_of_t {
+  struct type {};  // frame queues have no reservations
+};
+template <byte_queue Q>
+struct reservation_of_t<Q> {
+  using type = typename Q::reservation;
+};
+template <class Q>
+using reservation_of = typename reservation_of_t<Q>::type;
+
 template <class Q, class S, class B, class Bt>
 class writer_core {
  public:
   using frame_type = typename Q::value_type;
+  using reservation = reservation_of<Q>;  // claims (byte queues only)
+  static constexpr bool kByteQueue = byte_queue<Q>;
 
   writer_core(S sink, const writer_options& options, B backpressure, Bt batcher)
       : shared_(options, std::move(backpressure)),
@@ -53,6 +71,7 @@ class writer_core {
   // InvalidArgument naming the field; a thread that cannot start, Internal.
   void start() {
     absl::Status s = validate_options(shared_.options);
+    if (s.ok() && kByteQueue) s = validate_ring_options(shared_.options);  // ring_admission.h
     if (s.ok() && shared_.queue.capacity() < shared_.options.max_pending_frames) {
       s = absl::InvalidArgumentError(absl::StrCat(
           "the Queue's capacity() ", shared_.queue.capacity(), " is below max_pending_frames ",
@@ -74,9 +93,40 @@ class writer_core {
   }
 
   // Producer side: see admission.h.
-  absl::Status send(frame_type& frame, bool may_wait) { return admit(shared_, frame, may_wait); }
-  std::size_t pending_count() const noexcept { return shared_.budget.frames(); }
-  bool is_backpressure_active() const noexcept { return shared_.budget.exhausted(); }
+  absl::Status send(frame_type& frame, bool may_wait) {
+    if constexpr (kByteQueue) {
+      return ring_send(shared_, frame, may_wait);
+    } else {
+      return admit(shared_, frame, may_wait);
+    }
+  }
+  std::size_t pending_count() const noexcept {
+    if constexpr (kByteQueue) {
+      const std::uint64_t accepted = shared_.budget.accepted(), done = shared_.processed();
+      return accepted > done ? accepted - done : 0;
+    } else {
+      return shared_.budget.frames();
+    }
+  }
+  bool is_backpressure_active() const noexcept {
+    if constexpr (kByteQueue) {
+      return shared_.queue.full();
+    } else {
+      return shared_.budget.exhausted();
+    }
+  }
+
+  // Claims (byte queues): see funnel/claim.h and ring_admission.h.
+  absl::Status claim(std::size_t n, bool may_wait, reservation& r) requires kByteQueue {
+    return ring_claim(shared_, n, may_wait, r);
+  }
+  std::byte* claim_data(const reservation& r) requires kByteQueue { return shared_.queue.data(r); }
+  absl::Status commit_claim(const reservation& r, std::size_t n) requires kByteQueue {
+    return ring_commit_claim(shared_, r, n);
+  }
+  void abort_claim(const reservation& r) noexcept requires kByteQueue {
+    ring_abort_claim(shared_, r);
+  }
 
   // Stops admission, lets the writer drain until `deadline`, then stops it
   // (cancelling the sink if it can be), joins the thread and returns the final
@@ -124,7 +174,7 @@ class writer_core {
 
  private:
   writer_shared<Q, B> shared_;
-  drain_loop<Q, S, B, Bt> loop_;
+  std::conditional_t<kByteQueue, ring_drain_loop<Q, S, B, Bt>, drain_loop<Q, S, B, Bt>> loop_;
   // Serialises start() and the join in close(): concurrent close() calls.
   absl::Mutex join_mu_;
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);

@@ -21,10 +21,11 @@
 // the producer's budget and waits for its frame: no accepted frame is ever
 // left behind uncounted.
 //
-// Accounting: a frame is counted accepted before it is pushed (so flush()
-// covers frames still being pushed) and uncounted if the push does not
-// happen; it stays in the pending budget until the writer has written it or
-// counted it lost, so after the thread ends accepted == written + lost.
+// Accounting: a frame is counted accepted before it is pushed (byte queues:
+// committed), so flush() covers frames still being pushed, and uncounted if
+// the push does not happen; it stays in the pending budget (byte queues: in
+// the ring) until the writer has written it or counted it lost, so after the
+// thread ends accepted == written + lost.
 //
 // Layout: producers write the budget (its own lines, see pending_budget.h);
 // the writer thread's counters share a line only with each other, away from
@@ -43,7 +44,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "funnel/concepts.h"
 #include "funnel/detail/pending_budget.h"
+#include "funnel/detail/ring_words.h"
 #include "funnel/event_count.h"
 #include "funnel/options.h"
 #include "funnel/stats.h"
@@ -57,13 +60,28 @@ enum class writer_state : std::uint8_t {
   kClosed,   // the writer thread finished after a clean drain
 };
 
+// The writer's Queue, built from the options: a frame queue holds
+// max(queue_capacity, max_pending_frames) frames; a byte queue holds
+// max_pending_bytes bytes (0: its default) in at most max_pending_frames
+// records (out-of-range values get a tiny ring; start() reports them).
+template <class Q>
+Q make_queue(const writer_options& o) {
+  if constexpr (byte_queue<Q>) {
+    const bool fits =
+        o.max_pending_frames <= ring::kMaxRecords && o.max_pending_bytes <= ring::kMaxBytes;
+    return fits ? Q(o.max_pending_bytes, o.max_pending_frames) : Q(2, 2);
+  } else {
+    return Q(std::max(o.queue_capacity, o.max_pending_frames));
+  }
+}
+
 template <class Q, class B>
 struct writer_shared {
   using frame_type = typename Q::value_type;
 
   writer_shared(const writer_options& o, B bp)
       : options(o),
-        queue(std::max(o.queue_capacity, o.max_pending_frames)),
+        queue(make_queue<Q>(o)),
         backpressure(std::move(bp)),
         budget(o.max_pending_frames, o.max_pending_bytes) {}
   writer_shared(const writer_shared&) = delete;

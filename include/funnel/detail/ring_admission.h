@@ -1,0 +1,173 @@
+// funnel/detail/ring_admission.h
+// -----------------------------------------------------------------------------
+// INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
+//
+// The producer side of a basic_writer over a byte queue (byte_ring):
+//   ring_send   reserves the frame's record (waiting as the Backpressure
+//               policy says while the ring is full), re-checks the state (the
+//               producer half of the shutdown handshake: the reservation is
+//               the seq_cst RMW), counts the frame accepted, copies its wire
+//               ranges in (or moves the frame object in, by reference) and
+//               commits;
+//   ring_claim  the same up to the reservation, for a claim the caller fills
+//               (funnel/claim.h), then commit_claim / abort_claim.
+// A reservation refused after the handshake becomes padding the writer
+// skips, so nothing is left uncommitted.
+//
+// Thread-safety: any number of producers at once. Exceptions: a Backpressure
+// wait that throws pads any record it reserved and the exception passes to
+// the caller. Allocation: none (error statuses aside).
+#ifndef FUNNEL_DETAIL_RING_ADMISSION_H_
+#define FUNNEL_DETAIL_RING_ADMISSION_H_
+
+#include <atomic>
+#include <cstddef>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "funnel/detail/ring_words.h"
+#include "funnel/detail/writer_shared.h"
+#include "funnel/options.h"
+
+namespace funnel::detail {
+
+// The byte ring's limits (detail/ring_words.h), as InvalidArgument.
+inline absl::Status validate_ring_options(const writer_options& o) {
+  if (o.max_pending_frames > ring::kMaxRecords) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid writer_options for a byte ring: max_pending_frames ",
+                     o.max_pending_frames, " exceeds ", ring::kMaxRecords));
+  }
+  if (o.max_pending_bytes > ring::kMaxBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid writer_options for a byte ring: max_pending_bytes ",
+                     o.max_pending_bytes, " exceeds ", ring::kMaxBytes));
+  }
+  return absl::OkStatus();
+}
+
+template <class Q, class B>
+std::string ring_pending_text(const writer_shared<Q, B>& w) {
+  return absl::StrCat("the byte ring is full (max_pending_bytes ", w.queue.max_bytes(),
+                      ", max_pending_frames ", w.queue.capacity(), ")");
+}
+
+// Reserves a record of `n` bytes and passes the handshake, or says why not.
+template <class Q, class B>
+absl::Status ring_reserve(writer_shared<Q, B>& w, std::size_t n, bool contiguous, bool may_wait,
+                          typename Q::reservation& r) {
+  if (!w.open()) return w.not_open_status();
+  if (!w.queue.try_reserve(n, contiguous, r)) {
+    if (!may_wait) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("backpressure: ", ring_pending_text(w), "; frame rejected"));
+    }
+    w.backpressure_waits.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    bool reserved = false;
+    const absl::Time start = absl::Now();
+    try {
+      w.backpressure.wait(
+          [&] {
+            if (!w.open()) return true;  // a waiter never outlives the writer
+            reserved = w.queue.try_reserve(n, contiguous, r);
+            return reserved;
+          },
+          start + w.options.backpressure_timeout);
+    } catch (...) {
+      if (reserved) w.queue.commit(r, ring::kPadding);
+      throw;
+    }
+    if (!reserved) {
+      if (!w.open()) return w.not_open_status();
+      w.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return absl::DeadlineExceededError(absl::StrCat(
+          "backpressure: ", ring_pending_text(w), " after waiting ",
+          absl::FormatDuration(absl::Now() - start), " for ", n, " bytes (backpressure_timeout ",
+          absl::FormatDuration(w.options.backpressure_timeout), "); frame rejected"));
+    }
+  }
+  // Shutdown handshake, producer half: seq_cst, after the seq_cst reservation.
+  if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) {
+    w.queue.commit(r, ring::kPadding);
+    return w.not_open_status();
+  }
+  return absl::OkStatus();
+}
+
+// Copies `frame` into the ring (or moves it in, by reference, when it is at
+// least Q::config.by_reference_above bytes), or returns why not, leaving
+// `frame` untouched.
+template <class Q, class B>
+absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
+  using F = typename Q::value_type;
+  if (!frame.valid()) {
+    return absl::InvalidArgumentError(
+        "frame is empty (default-constructed or moved from); frame rejected");
+  }
+  const std::size_t size = frame.size();
+  const bool by_reference = size >= Q::config.by_reference_above;
+  if (!by_reference && size > w.queue.max_bytes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", size, " bytes exceeds the byte ring's max_pending_bytes ",
+                     w.queue.max_bytes(), " on its own; frame rejected"));
+  }
+  typename Q::reservation r;
+  const std::size_t n = by_reference ? Q::kFrameRecordBytes : size;
+  if (absl::Status s = ring_reserve(w, n, by_reference, may_wait, r); !s.ok()) return s;
+  w.budget.count_accepted();  // before the commit: see "Accounting" in writer_shared.h
+  if (by_reference) {
+    ::new (static_cast<void*>(w.queue.frame_at(w.queue.data(r)))) F(std::move(frame));
+    w.queue.commit(r, ring::kFrame);
+  } else {
+    std::size_t at = 0;
+    for (const const_buffer& range : frame.wire()) {
+      w.queue.copy_in(r, at, range);
+      at += range.size;
+    }
+    w.queue.commit(r, ring::kData);
+  }
+  return absl::OkStatus();
+}
+
+// A claim of `n` bytes: reserved contiguously and marked claimed.
+template <class Q, class B>
+absl::Status ring_claim(writer_shared<Q, B>& w, std::size_t n, bool may_wait,
+                        typename Q::reservation& r) {
+  if (n == 0) return absl::InvalidArgumentError("claim of 0 bytes; a frame has at least one byte");
+  if (n > w.queue.max_claim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "claim of ", n, " bytes exceeds the largest claim the byte ring takes, ",
+        w.queue.max_claim(), " (half of max_pending_bytes ", w.queue.max_bytes(),
+        ": a claim is contiguous and may need padding at the wrap); use send() for it"));
+  }
+  if (absl::Status s = ring_reserve(w, n, /*contiguous=*/true, may_wait, r); !s.ok()) return s;
+  w.queue.mark_claimed(r);
+  return absl::OkStatus();
+}
+
+template <class Q, class B>
+absl::Status ring_commit_claim(writer_shared<Q, B>& w, const typename Q::reservation& r,
+                               std::size_t n) {
+  w.budget.count_accepted();  // before the commit, as ring_send
+  if (w.queue.commit_claim(r, ring::kData)) return absl::OkStatus();
+  w.budget.uncount_accepted();
+  return absl::DeadlineExceededError(
+      absl::StrCat("claim of ", n,
+                   " bytes committed too late: the writer gave up on it after "
+                   "claim_timeout ",
+                   absl::FormatDuration(w.options.claim_timeout), "; frame not sent"));
+}
+
+template <class Q, class B>
+void ring_abort_claim(writer_shared<Q, B>& w, const typename Q::reservation& r) noexcept {
+  w.queue.commit_claim(r, ring::kPadding);  // false: abandoned already; nothing to undo
+}
+
+}  // namespace funnel::detail
+
+#endif  // FUNNEL_DETAIL_RING_ADMISSION_H_
