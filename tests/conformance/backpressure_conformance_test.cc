@@ -1,17 +1,26 @@
 // The Backpressure conformance suite
 // (funnel/testing/backpressure_conformance.h, also offered to downstream
-// teams) run against every backpressure model funnel ships. A new model joins
-// by adding itself to `BackpressureModels` below, and a name to
-// `backpressure_model_name` (and, if it never waits, a `backpressure_waits`
-// specialization like fail_fast_backpressure's).
+// teams) run against every backpressure model funnel ships, sleep_backpressure
+// in both of its shapes (yield then sleep, the default; pure sleep, yields =
+// 0). A new model joins by adding itself to `BackpressureModels` below, and a
+// name to `backpressure_model_name` (and, if it never waits, a
+// `backpressure_waits` specialization like fail_fast_backpressure's).
+//
+// Then the checks of one model that the suite cannot state for every model:
+// sleep_backpressure's yield phase (how many ready() calls before the first
+// sleep, bounded, skipped when the deadline has passed).
 //
 // This is the only .cc of the test binary that includes the suite: the header
 // defines the tests.
 #include "funnel/testing/backpressure_conformance.h"
 
+#include <climits>
 #include <string>
 #include <type_traits>
 
+#include "absl/functional/function_ref.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "funnel/concepts.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/backpressure/fail_fast_backpressure.h"
@@ -30,19 +39,36 @@ inline constexpr bool backpressure_waits<fail_fast_backpressure> = false;
 
 namespace {
 
+// sleep_backpressure with its yield phase off (yields = 0): the seed's pure
+// sleep loop. The suite default-constructs its models, so this configuration
+// of the one class needs a type of its own.
+class sleep_backpressure_without_yields {
+ public:
+  bool wait(absl::FunctionRef<bool()> ready, absl::Time deadline) const {
+    return b_.wait(ready, deadline);
+  }
+  void notify() const noexcept { b_.notify(); }
+
+ private:
+  sleep_backpressure b_{kDefaultPollInterval, 0};
+};
+
 static_assert(backpressure<sleep_backpressure>);
+static_assert(backpressure<sleep_backpressure_without_yields>);
 static_assert(backpressure<spin_backpressure>);
 static_assert(backpressure<condvar_backpressure>);
 static_assert(backpressure<fail_fast_backpressure>);
 
-using BackpressureModels = ::testing::Types<sleep_backpressure, spin_backpressure,
-                                            condvar_backpressure, fail_fast_backpressure>;
+using BackpressureModels =
+    ::testing::Types<sleep_backpressure, sleep_backpressure_without_yields, spin_backpressure,
+                     condvar_backpressure, fail_fast_backpressure>;
 
 // Test names say which model failed: Models/BackpressureConformance/spin.X.
 struct backpressure_model_name {
   template <class B>
   static std::string GetName(int) {
     if constexpr (std::is_same_v<B, sleep_backpressure>) return "sleep";
+    if constexpr (std::is_same_v<B, sleep_backpressure_without_yields>) return "sleep_no_yields";
     if constexpr (std::is_same_v<B, spin_backpressure>) return "spin";
     if constexpr (std::is_same_v<B, condvar_backpressure>) return "condvar";
     if constexpr (std::is_same_v<B, fail_fast_backpressure>) return "fail_fast";
@@ -52,6 +78,101 @@ struct backpressure_model_name {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Models, BackpressureConformance, BackpressureModels,
                                backpressure_model_name);
+
+// --- sleep_backpressure's yield phase -----------------------------------------
+//
+// Observed through the count of ready() calls, never the clock: a wait() with
+// `yields` Y calls ready() Y times with a yield after each false answer, then
+// once more before each sleep. The tests make a sleep long (an interval of an
+// hour, which wait() cuts to the deadline), so a wait that slept where it
+// should have yielded reaches its deadline and gives up with fewer calls than
+// expected, and one that yielded where it should have slept calls ready() more
+// often than expected. Deadlines are lower bounds only, as in the suite.
+
+// Answers false until its `n`th call, true from then on.
+auto ready_on_call(int& calls, int n) {
+  return [&calls, n] { return ++calls >= n; };
+}
+
+TEST(SleepBackpressure, DefaultsAreTheSeedsIntervalAndTheDisruptorsYields) {
+  EXPECT_EQ(sleep_backpressure().poll_interval(), absl::Microseconds(100));
+  EXPECT_EQ(sleep_backpressure().yields(), 100);
+  // The one-argument constructor of every existing call site keeps the yields.
+  const sleep_backpressure interval_only(absl::Milliseconds(1));
+  EXPECT_EQ(interval_only.poll_interval(), absl::Milliseconds(1));
+  EXPECT_EQ(interval_only.yields(), kDefaultYieldsBeforeSleep);
+  const sleep_backpressure both(absl::Milliseconds(2), 7);
+  EXPECT_EQ(both.poll_interval(), absl::Milliseconds(2));
+  EXPECT_EQ(both.yields(), 7);
+  EXPECT_EQ(sleep_backpressure(kDefaultPollInterval, 0).yields(), 0);
+  EXPECT_EQ(sleep_backpressure(kDefaultPollInterval, -3).yields(), 0) << "negative is taken as 0";
+}
+
+// Ready on the third call: the yields catch it without a sleep. A policy that
+// slept after the first false answer would sleep until the deadline and give
+// up on the second call (false after 2 calls, kPatience later).
+TEST(SleepBackpressure, ReadyAfterAFewCallsReturnsWithoutSleeping) {
+  const sleep_backpressure b(absl::Hours(1));  // default yields
+  int calls = 0;
+  EXPECT_TRUE(b.wait(ready_on_call(calls, 3), absl::Now() + conformance::kPatience));
+  EXPECT_EQ(calls, 3) << "ready() is called again after each yield, and not after it is true";
+}
+
+// With 3 yields, the 4th call is the last one before the first sleep: still
+// caught without sleeping.
+TEST(SleepBackpressure, TheLastCallBeforeTheFirstSleepComesAfterTheLastYield) {
+  const sleep_backpressure b(absl::Hours(1), 3);
+  int calls = 0;
+  EXPECT_TRUE(b.wait(ready_on_call(calls, 4), absl::Now() + conformance::kPatience));
+  EXPECT_EQ(calls, 4);
+}
+
+// The yield phase is bounded: with 3 yields, 4 calls, then a sleep (here to
+// the deadline), then one call after it, then false. An unbounded or longer
+// yield phase would reach the 6th call and return true.
+TEST(SleepBackpressure, AfterItsYieldsItSleeps) {
+  const sleep_backpressure b(absl::Hours(1), 3);
+  int calls = 0;
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+  EXPECT_FALSE(b.wait(ready_on_call(calls, 6), deadline));
+  EXPECT_EQ(calls, 5) << "4 calls around 3 yields, one sleep to the deadline, one call after it";
+  EXPECT_GE(absl::Now(), deadline) << "gave up before the deadline";
+}
+
+// yields = 0 is the seed's loop: one call, a sleep, one call, and so on. A
+// policy that yielded here would reach the 3rd call and return true.
+TEST(SleepBackpressure, ZeroYieldsSleepsAfterTheFirstCallAsBefore) {
+  const sleep_backpressure b(absl::Hours(1), 0);
+  int calls = 0;
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+  EXPECT_FALSE(b.wait(ready_on_call(calls, 3), deadline));
+  EXPECT_EQ(calls, 2) << "one call, one sleep to the deadline, one call after it";
+  EXPECT_GE(absl::Now(), deadline) << "gave up before the deadline";
+}
+
+// A deadline that has passed is seen before the first yield: one call, no
+// yield phase.
+TEST(SleepBackpressure, APassedDeadlineSkipsTheYields) {
+  const sleep_backpressure b;
+  int calls = 0;
+  EXPECT_FALSE(b.wait(ready_on_call(calls, 2), absl::InfinitePast()));
+  EXPECT_EQ(calls, 1);
+}
+
+// The deadline is honoured with yields, also while yielding: a never-ready
+// wait with (in effect) endless yields still returns false once the deadline
+// has passed, and not before. (A yield phase that ignored the clock would run
+// for INT_MAX yields, and this test would time out.)
+TEST(SleepBackpressure, TheDeadlineIsHonouredWhileYielding) {
+  for (const int yields : {kDefaultYieldsBeforeSleep, INT_MAX}) {
+    const sleep_backpressure b(kDefaultPollInterval, yields);
+    int calls = 0;
+    const absl::Time deadline = absl::Now() + absl::Milliseconds(30);
+    EXPECT_FALSE(b.wait(ready_on_call(calls, INT_MAX), deadline)) << "yields " << yields;
+    EXPECT_GE(absl::Now(), deadline) << "yields " << yields << ": gave up before the deadline";
+    EXPECT_GE(calls, 1);
+  }
+}
 
 }  // namespace
 }  // namespace funnel::testing

@@ -2,7 +2,8 @@
 // -----------------------------------------------------------------------------
 // `procwire_preset` and `procwire_writer`: the Rust seed writer as one
 // instantiation: lock-free MPSC queue of 1024 procwire frames, sleep
-// backpressure (100 µs polls, 5 s timeout, 1024 frames), batches of 64,
+// backpressure (100 µs polls, 5 s timeout, 1024 frames; up to 100 yields
+// before the first poll, which the seed did not make), batches of 64,
 // writev on an fd (on Windows: win32_handle_sink, WriteFile on a HANDLE).
 // Its defects are not part of it: the bound is exact, the writer thread
 // sleeps when idle, buffers are reused, lost frames are counted.
