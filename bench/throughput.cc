@@ -88,8 +88,10 @@
 #include "funnel/funnel.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/backpressure/spin_backpressure.h"
+#include "funnel/policies/batcher/byte_batcher.h"
 #include "funnel/policies/batcher/coalescing_batcher.h"
 #include "funnel/policies/queue/boost_lockfree_queue.h"
+#include "funnel/policies/queue/byte_ring.h"
 #include "funnel/policies/queue/mutex_queue.h"
 
 ABSL_FLAG(std::string, mode, "throughput", "throughput, latency, idle, or all");
@@ -145,6 +147,38 @@ constexpr const char* policy_name<funnel::coalescing_batcher> = "coalescing";
 template <>
 constexpr const char* policy_name<funnel::posix_writev_sink> = "writev";
 
+// The byte ring (funnel/policies/queue/byte_ring.h): producers copy frames
+// into one ring; frames of 64 KiB and more travel by reference. "phased":
+// the writer re-checks a while before it sleeps (lower latency).
+using ring_queue = funnel::byte_ring<funnel::outbound_frame>;
+using phased_ring_queue =
+    funnel::byte_ring<funnel::outbound_frame, funnel::byte_ring_config{.spin_before_park = 2000}>;
+template <>
+constexpr const char* policy_name<ring_queue> = "ring";
+template <>
+constexpr const char* policy_name<phased_ring_queue> = "ring_phased";
+// Batches capped by bytes only (256 KiB, any number of frames): with the
+// ring, a batch is one or two contiguous ranges however many frames it holds.
+struct wide_batcher : funnel::byte_batcher {
+  wide_batcher() : funnel::byte_batcher(256 * 1024, std::size_t{1} << 20) {}
+};
+template <>
+constexpr const char* policy_name<wide_batcher> = "bytes256k";
+
+// Writer options per preset: the defaults, except that ring presets hold up
+// to 64k records in a 1 MiB ring (the default 1024 frames would cap a 16-byte
+// stream at 27 KiB in flight).
+template <class Preset>
+funnel::writer_options bench_options() {
+  funnel::writer_options o;
+  using queue = typename decltype(+Preset::policies[funnel::kQueueAxis])::type;
+  if constexpr (funnel::byte_queue<queue>) {
+    o.max_pending_frames = std::size_t{1} << 16;
+    o.max_pending_bytes = std::size_t{1} << 20;
+  }
+  return o;
+}
+
 // A preset's name: "procwire", plus "+policy" for every axis where it
 // differs from procwire_preset (read from the presets' Hana maps).
 template <class Preset>
@@ -171,20 +205,35 @@ constexpr auto kOneSwaps =
 constexpr auto kTunedQueues = hana::tuple_t<funnel::mpsc_ring<funnel::outbound_frame>,
                                             funnel::mutex_queue<funnel::outbound_frame>>;
 
+// The byte-ring configurations: condvar and spin backpressure, and the
+// phased writer wait, each with byte-capped batches.
+template <class Q, class B>
+using ring_preset =
+    funnel::with<funnel::with<funnel::with<funnel::procwire_preset, Q>, B>, wide_batcher>;
+constexpr auto kRingPresets =
+    hana::tuple_t<ring_preset<ring_queue, funnel::condvar_backpressure>,
+                  ring_preset<ring_queue, funnel::spin_backpressure>,
+                  ring_preset<phased_ring_queue, funnel::condvar_backpressure>>;
+
 constexpr auto kPresets = hana::concat(
-    hana::concat(hana::tuple_t<funnel::procwire_preset>,
-                 hana::transform(kOneSwaps,
-                                 [](auto policy) {
-                                   using P = typename decltype(policy)::type;
-                                   return hana::type_c<funnel::with<funnel::procwire_preset, P>>;
-                                 })),
-    hana::transform(kTunedQueues, [](auto queue) {
-      using Q = typename decltype(queue)::type;
-      using tuned = funnel::with<
-          funnel::with<funnel::with<funnel::procwire_preset, Q>, funnel::condvar_backpressure>,
-          funnel::coalescing_batcher>;
-      return hana::type_c<tuned>;
-    }));
+    hana::concat(
+        hana::concat(
+            hana::tuple_t<funnel::procwire_preset>,
+            hana::transform(kOneSwaps,
+                            [](auto policy) {
+                              using P = typename decltype(policy)::type;
+                              return hana::type_c<funnel::with<funnel::procwire_preset, P>>;
+                            })),
+        hana::transform(kTunedQueues,
+                        [](auto queue) {
+                          using Q = typename decltype(queue)::type;
+                          using tuned =
+                              funnel::with<funnel::with<funnel::with<funnel::procwire_preset, Q>,
+                                                        funnel::condvar_backpressure>,
+                                           funnel::coalescing_batcher>;
+                          return hana::type_c<tuned>;
+                        })),
+    kRingPresets);
 
 // Hands every write call's gather list and result to an observer
 // (latency_probe); otherwise the inner sink, unchanged.
@@ -207,9 +256,27 @@ class observed_sink {
   Observer* observer_;
 };
 
+// A byte-ring writer's producer that encodes each frame in place.
+template <class Handle>
+struct in_place_sender {
+  Handle h;
+  absl::Status send(funnel::outbound_frame&& f) { return h.send(std::move(f)); }
+  absl::Status send_in_place(std::uint16_t method, std::uint32_t id,
+                             std::span<const std::byte> payload) {
+    const funnel::encoded_header hdr =
+        funnel::encode_header({method, 0, id, static_cast<std::uint32_t>(payload.size())});
+    return h.send_in_place(hdr.size() + payload.size(), [&](std::span<std::byte> out) {
+      std::memcpy(out.data(), hdr.data(), hdr.size());
+      if (!payload.empty()) std::memcpy(out.data() + hdr.size(), payload.data(), payload.size());
+    });
+  }
+};
+
 // A funnel writer of `Preset` (with a posix_writev_sink on the socket) as
-// an implementation: default writer_options and policy objects.
-template <class Preset>
+// an implementation; with InPlace (byte rings only), producers encode each
+// frame straight into the ring (handle.send_in_place) instead of building an
+// outbound_frame.
+template <class Preset, bool InPlace = false>
 struct funnel_writer {
   template <class Observer, class Body>
   static absl::Status run(int fd, int producers, start_gate& gate, Observer& observer,
@@ -227,12 +294,15 @@ struct funnel_writer {
   static absl::Status run_with(Sink sink, int producers, start_gate& gate, const Body& body,
                                run_stats& st) {
     using writer_type = funnel::writer_for<funnel::with_sink<Preset, Sink>>;
-    writer_type w{std::move(sink)};
+    writer_type w{std::move(sink), bench_options<Preset>()};
     struct sender {
       typename writer_type::handle_type h;
       absl::Status send(funnel::outbound_frame&& f) { return h.send(std::move(f)); }
     };
-    absl::Status sent = run_producers(producers, gate, body, [&] { return sender{w.handle()}; });
+    using sender_type =
+        std::conditional_t<InPlace, in_place_sender<typename writer_type::handle_type>, sender>;
+    absl::Status sent =
+        run_producers(producers, gate, body, [&] { return sender_type{w.handle()}; });
     absl::Status closed = w.close();
     const funnel::writer_stats ws = w.stats();
     st.write_calls = ws.write_calls;
@@ -308,6 +378,11 @@ std::vector<implementation> all_implementations() {
   hana::for_each(kPresets, [&](auto preset) {
     using P = typename decltype(preset)::type;
     impls.push_back(queue_based<funnel_writer<P>>(preset_name<P>(), true));
+  });
+  hana::for_each(kRingPresets, [&](auto preset) {
+    using P = typename decltype(preset)::type;
+    impls.push_back(
+        queue_based<funnel_writer<P, /*InPlace=*/true>>(preset_name<P>() + "+in_place", true));
   });
   return impls;
 }

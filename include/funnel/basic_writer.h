@@ -142,6 +142,23 @@ class basic_writer_handle {
     return claim_impl(n, false);
   }
 
+  // Byte queues only: claims `n` bytes, calls `fill(std::span<std::byte>)` to
+  // write the frame's wire bytes into them, and commits; the same as claim()
+  // and commit() without a claim object (no reference count traffic). `fill`
+  // returns void, or an absl::Status whose error aborts the frame and is
+  // returned; if it throws, nothing is sent and the exception passes on.
+  // `fill` runs while the claim holds back later frames: keep it short.
+  template <class Fill>
+  absl::Status send_in_place(std::size_t n, Fill&& fill) requires Core::kByteQueue {
+    if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
+    return core_->send_in_place(n, true, fill);
+  }
+  template <class Fill>
+  absl::Status try_send_in_place(std::size_t n, Fill&& fill) requires Core::kByteQueue {
+    if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
+    return core_->send_in_place(n, false, fill);
+  }
+
   // Frames accepted and not yet completely written.
   std::size_t pending_count() const noexcept { return core_ ? core_->pending_count() : 0; }
   // True while the next send would have to wait.

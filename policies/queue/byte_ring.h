@@ -175,6 +175,15 @@ class byte_ring {
     slot(r.count).store(pack(r, k), std::memory_order_release);
     wake_.ready.notify_all();
   }
+  // The writer's count of accepted frames, kept on the tail's cache line,
+  // which the producer owns already after its reservation. Relaxed: a
+  // statistic (flush() reads it; the commit publishes the frame).
+  void count_accepted() noexcept { tail_.accepted.fetch_add(1, std::memory_order_relaxed); }
+  void uncount_accepted() noexcept { tail_.accepted.fetch_sub(1, std::memory_order_relaxed); }
+  std::uint64_t accepted() const noexcept {
+    return tail_.accepted.load(std::memory_order_relaxed);
+  }
+
   // A claim: tells the writer the record may be abandoned on timeout.
   void mark_claimed(const reservation& r) noexcept {
     // Relaxed: carries no data; the writer only compares it.
@@ -296,6 +305,10 @@ class byte_ring {
   struct alignas(detail::kCacheLine) line {
     std::atomic<std::uint64_t> value{0};
   };
+  struct alignas(detail::kCacheLine) tail_line {
+    std::atomic<std::uint64_t> value{0};
+    std::atomic<std::uint64_t> accepted{0};
+  };
   struct alignas(detail::kCacheLine) wake_side {
     std::atomic<bool> closed{false};
     event_count ready;  // the writer sleeps here; commits notify
@@ -308,7 +321,7 @@ class byte_ring {
   const std::size_t slot_mask_;  // slots - 1, a power of two >= max_records_
   const std::unique_ptr<std::byte[], aligned_delete> bytes_;
   const std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
-  line tail_;  // CAS by every producer
+  tail_line tail_;  // CAS by every producer, then the accepted count
   line head_;  // stored by the writer once per batch
   wake_side wake_;
 };

@@ -23,7 +23,9 @@
 #include <atomic>
 #include <cstddef>
 #include <new>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -119,7 +121,7 @@ absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bo
   typename Q::reservation r;
   const std::size_t n = by_reference ? Q::kFrameRecordBytes : size;
   if (absl::Status s = ring_reserve(w, n, by_reference, may_wait, r); !s.ok()) return s;
-  w.budget.count_accepted();  // before the commit: see "Accounting" in writer_shared.h
+  w.queue.count_accepted();  // before the commit: see "Accounting" in writer_shared.h
   if (by_reference) {
     ::new (static_cast<void*>(w.queue.frame_at(w.queue.data(r)))) F(std::move(frame));
     w.queue.commit(r, ring::kFrame);
@@ -153,9 +155,9 @@ absl::Status ring_claim(writer_shared<Q, B>& w, std::size_t n, bool may_wait,
 template <class Q, class B>
 absl::Status ring_commit_claim(writer_shared<Q, B>& w, const typename Q::reservation& r,
                                std::size_t n) {
-  w.budget.count_accepted();  // before the commit, as ring_send
+  w.queue.count_accepted();  // before the commit, as ring_send
   if (w.queue.commit_claim(r, ring::kData)) return absl::OkStatus();
-  w.budget.uncount_accepted();
+  w.queue.uncount_accepted();
   return absl::DeadlineExceededError(
       absl::StrCat("claim of ", n,
                    " bytes committed too late: the writer gave up on it after "
@@ -166,6 +168,32 @@ absl::Status ring_commit_claim(writer_shared<Q, B>& w, const typename Q::reserva
 template <class Q, class B>
 void ring_abort_claim(writer_shared<Q, B>& w, const typename Q::reservation& r) noexcept {
   w.queue.commit_claim(r, ring::kPadding);  // false: abandoned already; nothing to undo
+}
+
+// Reserves `n` bytes, lets `fill` write the frame's wire bytes into them and
+// commits: a claim without a claim object. `fill(std::span<std::byte>)`
+// returns void, or an absl::Status whose error aborts (padding, nothing sent)
+// and is returned; if it throws, the record is padded and the exception
+// passes on.
+template <class Q, class B, class Fill>
+absl::Status ring_send_in_place(writer_shared<Q, B>& w, std::size_t n, bool may_wait, Fill& fill) {
+  typename Q::reservation r;
+  if (absl::Status s = ring_claim(w, n, may_wait, r); !s.ok()) return s;
+  const std::span<std::byte> out(w.queue.data(r), n);
+  try {
+    if constexpr (std::is_void_v<decltype(fill(out))>) {
+      fill(out);
+    } else {
+      if (absl::Status s = fill(out); !s.ok()) {
+        ring_abort_claim(w, r);
+        return s;
+      }
+    }
+  } catch (...) {
+    ring_abort_claim(w, r);
+    throw;
+  }
+  return ring_commit_claim(w, r, n);
 }
 
 }  // namespace funnel::detail

@@ -102,7 +102,7 @@ class writer_core {
   }
   std::size_t pending_count() const noexcept {
     if constexpr (kByteQueue) {
-      const std::uint64_t accepted = shared_.budget.accepted(), done = shared_.processed();
+      const std::uint64_t accepted = shared_.accepted(), done = shared_.processed();
       return accepted > done ? accepted - done : 0;
     } else {
       return shared_.budget.frames();
@@ -123,6 +123,10 @@ class writer_core {
   std::byte* claim_data(const reservation& r) requires kByteQueue { return shared_.queue.data(r); }
   absl::Status commit_claim(const reservation& r, std::size_t n) requires kByteQueue {
     return ring_commit_claim(shared_, r, n);
+  }
+  template <class Fill>
+  absl::Status send_in_place(std::size_t n, bool may_wait, Fill& fill) requires kByteQueue {
+    return ring_send_in_place(shared_, n, may_wait, fill);
   }
   void abort_claim(const reservation& r) noexcept requires kByteQueue {
     ring_abort_claim(shared_, r);
@@ -152,7 +156,7 @@ class writer_core {
   // sink (and flushed, for flushable sinks): OK; or the writer's failure as
   // soon as it has failed; or DeadlineExceeded at `deadline`.
   absl::Status flush(absl::Time deadline) {
-    const std::uint64_t target = shared_.budget.accepted();
+    const std::uint64_t target = shared_.accepted();
     const bool done = shared_.progress.await(
         [&] {
           const writer_state st = shared_.state.load(std::memory_order_acquire);

@@ -170,6 +170,15 @@ struct writer_shared {
                         ", max_pending_bytes ", budget.max_bytes(), ")");
   }
 
+  // Frames accepted so far (a byte queue counts them beside its tail).
+  std::uint64_t accepted() const noexcept {
+    if constexpr (byte_queue<Q>) {
+      return queue.accepted();
+    } else {
+      return budget.accepted();
+    }
+  }
+
   // Frames the writer is done with, written or lost. Acquire: pairs with the
   // release in bump(), so a caller that sees a frame processed also sees its
   // budget returned. (Waiters are woken through progress.)
@@ -187,7 +196,7 @@ struct writer_shared {
   writer_stats stats() const noexcept {
     // Relaxed loads: each counter is exact on its own; see funnel/stats.h.
     writer_stats s;
-    s.frames_accepted = budget.accepted();
+    s.frames_accepted = accepted();
     s.frames_written = frames_written.load(std::memory_order_relaxed);
     s.bytes_written = bytes_written.load(std::memory_order_relaxed);
     s.batches = batches.load(std::memory_order_relaxed);
