@@ -1,7 +1,7 @@
 // tests/policy_matrix.h
 // -----------------------------------------------------------------------------
 // The policy matrix the typed matrix tests share: every shipped queue (over
-// frame type F) x backpressure x batcher, as policy_set types with a sink S,
+// frame type F, the byte ring included) x backpressure x batcher, as policy_set types with a sink S,
 // built with Hana's cartesian_product; and the retrying send that lets a
 // fail-fast policy take part. Used by matrix_test.cc (procwire frames) and
 // framing_matrix_test.cc (length-prefixed and raw frames).
@@ -29,6 +29,7 @@
 #include "funnel/policies/batcher/count_batcher.h"
 #include "funnel/policies/batcher/linger_batcher.h"
 #include "funnel/policies/queue/boost_lockfree_queue.h"
+#include "funnel/policies/queue/byte_ring.h"
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/queue/mutex_queue.h"
 #include "funnel/policy_set.h"
@@ -49,7 +50,11 @@ struct byte_batcher_2k : byte_batcher {
 template <class F, class S>
 constexpr auto policy_matrix() {
   namespace hana = boost::hana;
-  constexpr auto queues = hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>>;
+  // The byte ring sends frames of 512 bytes and more by reference, so both
+  // of its paths (copied in, moved in) run in every combination.
+  constexpr auto queues =
+      hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>,
+                    byte_ring<F, byte_ring_config{.by_reference_above = 512}>>;
   constexpr auto backpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
                                                condvar_backpressure, fail_fast_backpressure>;
   constexpr auto batchers =
@@ -61,7 +66,7 @@ constexpr auto policy_matrix() {
         using Bt = typename decltype(+hana::at_c<2>(c))::type;
         return hana::type_c<policy_set<Q, S, B, Bt>>;
       });
-  static_assert(hana::length(combos) == hana::size_c<48>);
+  static_assert(hana::length(combos) == hana::size_c<64>);
   return hana::unpack(combos, [](auto... t) {
     return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
   });
