@@ -153,8 +153,14 @@ constexpr const char* policy_name<funnel::posix_writev_sink> = "writev";
 using ring_queue = funnel::byte_ring<funnel::outbound_frame>;
 using phased_ring_queue =
     funnel::byte_ring<funnel::outbound_frame, funnel::byte_ring_config{.spin_before_park = 2000}>;
+// Every frame by reference (no payload copy at any size): against "ring",
+// where the copy stops paying off (the crossover for by_reference_above).
+using byref_ring_queue =
+    funnel::byte_ring<funnel::outbound_frame, funnel::byte_ring_config{.by_reference_above = 0}>;
 template <>
 constexpr const char* policy_name<ring_queue> = "ring";
+template <>
+constexpr const char* policy_name<byref_ring_queue> = "ring_byref";
 template <>
 constexpr const char* policy_name<phased_ring_queue> = "ring_phased";
 // Batches capped by bytes only (256 KiB, any number of frames): with the
@@ -214,6 +220,8 @@ constexpr auto kRingPresets =
     hana::tuple_t<ring_preset<ring_queue, funnel::condvar_backpressure>,
                   ring_preset<ring_queue, funnel::spin_backpressure>,
                   ring_preset<phased_ring_queue, funnel::condvar_backpressure>>;
+constexpr auto kRingByReference =
+    hana::tuple_t<ring_preset<byref_ring_queue, funnel::condvar_backpressure>>;
 
 constexpr auto kPresets = hana::concat(
     hana::concat(
@@ -233,7 +241,7 @@ constexpr auto kPresets = hana::concat(
                                            funnel::coalescing_batcher>;
                           return hana::type_c<tuned>;
                         })),
-    kRingPresets);
+    hana::concat(kRingPresets, kRingByReference));
 
 // Hands every write call's gather list and result to an observer
 // (latency_probe); otherwise the inner sink, unchanged.

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -222,6 +224,47 @@ TEST(ByteRingWriter, CloseWaitsForAClaimCommittedInTime) {
   EXPECT_TRUE(w.close().ok());
   committer.join();
   EXPECT_EQ(buf->contents(), wire);
+}
+
+TEST(ByteRingWriter, CloseWithADeadlineDoesNotWaitForAStuckClaim) {
+  memory_sink sink;
+  auto buf = sink.buffer();
+  writer_options o = ring_options(1024, 16);
+  o.claim_timeout = absl::Hours(1);  // only the close deadline can end the wait
+  ring_writer w(std::move(sink), o);
+  auto h = w.handle();
+  ASSERT_TRUE(h.send(make_frame(1, "written")).ok());
+  auto stuck = h.claim(32);
+  ASSERT_TRUE(stuck.ok());
+  ASSERT_TRUE(h.send(make_frame(2, "behind the claim")).ok());
+  absl::Status closed = w.close(absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(closed.code(), absl::StatusCode::kDeadlineExceeded) << closed;
+  EXPECT_THAT(closed.message(), HasSubstr("1 accepted frame(s) were not written"));
+  EXPECT_EQ(stuck->commit().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(buf->contents(), wire_bytes(1, "written"));
+  const writer_stats st = w.stats();
+  EXPECT_EQ(st.frames_accepted, 2u);
+  EXPECT_EQ(st.frames_written, 1u);
+  EXPECT_EQ(st.frames_lost, 1u);
+}
+
+TEST(ByteRingWriter, SendInPlaceWritesWhatFillWritesAndAbortsOnError) {
+  memory_sink sink;
+  auto buf = sink.buffer();
+  ring_writer w(std::move(sink), ring_options(1024, 16));
+  auto h = w.handle();
+  const std::string wire = wire_bytes(5, "in place");
+  ASSERT_TRUE(h.send_in_place(wire.size(), [&](std::span<std::byte> out) {
+                 std::memcpy(out.data(), wire.data(), wire.size());
+               }).ok());
+  absl::Status refused = h.send_in_place(
+      20, [](std::span<std::byte>) { return absl::InvalidArgumentError("encoder says no"); });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THROW(h.send_in_place(20, [](std::span<std::byte>) { throw std::runtime_error("x"); }),
+               std::runtime_error);
+  ASSERT_TRUE(w.close().ok());
+  EXPECT_EQ(buf->contents(), wire) << "the refused and the throwing fill left padding only";
+  EXPECT_EQ(w.stats().frames_accepted, 1u);
 }
 
 // A sink that keeps the address of every range it is given.
