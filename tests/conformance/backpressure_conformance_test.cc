@@ -26,6 +26,7 @@
 #include "funnel/policies/backpressure/fail_fast_backpressure.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/backpressure/spin_backpressure.h"
+#include "funnel/policies/queue/byte_ring.h"
 #include "gtest/gtest.h"
 
 // GoogleTest pastes the suite name into identifiers, so the suite is
@@ -36,6 +37,26 @@ namespace funnel::testing {
 // ready() instead of a wait until the deadline.
 template <>
 inline constexpr bool backpressure_waits<fail_fast_backpressure> = false;
+
+// The waiting policies again over the byte ring, whose producers wait for
+// ring space (the reservation) instead of pending budget.
+struct condvar_on_ring : condvar_backpressure {};
+struct sleep_on_ring : sleep_backpressure {};
+struct fail_fast_on_ring : fail_fast_backpressure {};
+template <>
+struct backpressure_conformance_queue<condvar_on_ring> {
+  using type = byte_ring<outbound_frame>;
+};
+template <>
+struct backpressure_conformance_queue<sleep_on_ring> {
+  using type = byte_ring<outbound_frame>;
+};
+template <>
+struct backpressure_conformance_queue<fail_fast_on_ring> {
+  using type = byte_ring<outbound_frame>;
+};
+template <>
+inline constexpr bool backpressure_waits<fail_fast_on_ring> = false;
 
 namespace {
 
@@ -61,7 +82,8 @@ static_assert(backpressure<fail_fast_backpressure>);
 
 using BackpressureModels =
     ::testing::Types<sleep_backpressure, sleep_backpressure_without_yields, spin_backpressure,
-                     condvar_backpressure, fail_fast_backpressure>;
+                     condvar_backpressure, fail_fast_backpressure, condvar_on_ring, sleep_on_ring,
+                     fail_fast_on_ring>;
 
 // Test names say which model failed: Models/BackpressureConformance/spin.X.
 struct backpressure_model_name {
@@ -72,6 +94,9 @@ struct backpressure_model_name {
     if constexpr (std::is_same_v<B, spin_backpressure>) return "spin";
     if constexpr (std::is_same_v<B, condvar_backpressure>) return "condvar";
     if constexpr (std::is_same_v<B, fail_fast_backpressure>) return "fail_fast";
+    if constexpr (std::is_same_v<B, condvar_on_ring>) return "ring_condvar";
+    if constexpr (std::is_same_v<B, sleep_on_ring>) return "ring_sleep";
+    if constexpr (std::is_same_v<B, fail_fast_on_ring>) return "ring_fail_fast";
     return "unnamed_model";
   }
 };
