@@ -213,8 +213,10 @@ class ring_drain_loop {
     frames_.clear();
     gather_.clear();
     batch_done_ = 0;
-    q_.release(next_.count, next_.at);
+    // Counted before the space is freed, so accepted - processed (the
+    // handles' pending_count()) never exceeds the ring's record bound.
     w_.bump(w_.frames_written, st.frames);
+    q_.release(next_.count, next_.at);
     if (st.frames > 0) w_.bump(w_.batches, 1);
     w_.backpressure.notify();
     w_.progress.notify_all();
@@ -261,9 +263,9 @@ class ring_drain_loop {
     next_ = c;
     batch_start_ = c;
     batch_done_ = 0;
-    q_.release(c.count, c.at);
     w_.bump(w_.frames_written, written);
     w_.bump(w_.frames_lost, lost);
+    q_.release(c.count, c.at);
     w_.wake_everyone();
   }
 
