@@ -166,6 +166,16 @@ TEST(ByteRingWriter, RefusesWhatCannotFitWithAClearError) {
   EXPECT_EQ(w.stats().frames_accepted, 0u);
 }
 
+TEST(ByteRingWriter, ARingTooSmallForAFrameObjectSaysSo) {
+  using by_ref_ring = byte_ring<outbound_frame, byte_ring_config{.by_reference_above = 0}>;
+  basic_writer<by_ref_ring, memory_sink, condvar_backpressure, count_batcher> w(
+      memory_sink{}, ring_options(32, 8));
+  absl::Status s = w.handle().send(make_frame(1, "by reference"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("cannot hold a frame object"));
+  EXPECT_TRUE(w.close().ok());
+}
+
 TEST(ByteRingWriter, TryClaimOnAFullRingIsResourceExhausted) {
   ring_writer w(memory_sink{}, ring_options(128, 8));
   auto h = w.handle();

@@ -118,6 +118,12 @@ absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bo
         absl::StrCat("frame of ", size, " bytes exceeds the byte ring's max_pending_bytes ",
                      w.queue.max_bytes(), " on its own; frame rejected"));
   }
+  if (by_reference && Q::kFrameRecordBytes > w.queue.max_claim()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "frame of ", size, " bytes goes by reference, but the byte ring's max_pending_bytes ",
+        w.queue.max_bytes(), " cannot hold a frame object (", Q::kFrameRecordBytes,
+        " bytes, at most half the ring); frame rejected"));
+  }
   typename Q::reservation r;
   const std::size_t n = by_reference ? Q::kFrameRecordBytes : size;
   if (absl::Status s = ring_reserve(w, n, by_reference, may_wait, r); !s.ok()) return s;
