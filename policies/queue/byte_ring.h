@@ -51,13 +51,13 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <new>
 
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "funnel/detail/pending_budget.h"  // kCacheLine
+#include "funnel/detail/ring_bytes.h"
 #include "funnel/detail/ring_words.h"
 #include "funnel/event_count.h"
 #include "funnel/frame.h"
@@ -98,9 +98,8 @@ class byte_ring {
   byte_ring(std::size_t max_bytes, std::size_t max_records)
       : max_bytes_(max_bytes == 0 ? kDefaultRingBytes : max_bytes),
         max_records_(max_records),
-        size_(std::bit_ceil(max_bytes_)),
+        bytes_(max_bytes_),
         slot_mask_(std::bit_ceil(max_records < 2 ? std::size_t{2} : max_records) - 1),
-        bytes_(new (std::align_val_t{detail::kCacheLine}) std::byte[size_]),
         slots_(std::make_unique<std::atomic<std::uint64_t>[]>(slot_mask_ + 1)) {
     for (std::uint64_t i = 0; i <= slot_mask_; ++i) {
       // A state of the lap before the first: "not committed". Relaxed: the
@@ -137,9 +136,9 @@ class byte_ring {
     std::uint64_t t = tail_.value.load(std::memory_order_relaxed);
     for (;;) {
       const std::uint64_t at = ring::position_bytes(t);
-      const std::uint64_t off = at & (size_ - 1);
-      const bool wraps = contiguous && off + n > size_;
-      const std::uint64_t span = wraps ? size_ - off + n : n;
+      const std::uint64_t off = bytes_.offset(at);
+      const bool wraps = contiguous && off + n > bytes_.size();
+      const std::uint64_t span = wraps ? bytes_.size() - off + n : n;
       const std::uint64_t next = ring::pack_position(ring::position_count(t) + 1, at + span);
       // Acquire: pairs with release(); the writer is done with what we reuse.
       const std::uint64_t h = head_.value.load(std::memory_order_acquire);
@@ -157,15 +156,10 @@ class byte_ring {
   }
 
   // The first content byte of a contiguous reservation.
-  std::byte* data(const reservation& r) noexcept {
-    return bytes_.get() + (r.wraps ? 0 : r.at & (size_ - 1));
-  }
+  std::byte* data(const reservation& r) noexcept { return bytes_.at(r.at, r.wraps); }
   // Copies `src` to content offset `at` of a (possibly split) reservation.
   void copy_in(const reservation& r, std::size_t at, const_buffer src) noexcept {
-    const std::size_t off = (r.at + at) & (size_ - 1);
-    const std::size_t first = src.size < size_ - off ? src.size : size_ - off;
-    std::memcpy(bytes_.get() + off, src.data, first);
-    if (first < src.size) std::memcpy(bytes_.get(), src.data + first, src.size - first);
+    bytes_.copy_in(r.at + at, src);
   }
 
   // Publishes the record as `k` (kData, kPadding or kFrame) and wakes the
@@ -180,9 +174,7 @@ class byte_ring {
   // statistic (flush() reads it; the commit publishes the frame).
   void count_accepted() noexcept { tail_.accepted.fetch_add(1, std::memory_order_relaxed); }
   void uncount_accepted() noexcept { tail_.accepted.fetch_sub(1, std::memory_order_relaxed); }
-  std::uint64_t accepted() const noexcept {
-    return tail_.accepted.load(std::memory_order_relaxed);
-  }
+  std::uint64_t accepted() const noexcept { return tail_.accepted.load(std::memory_order_relaxed); }
 
   // A claim: tells the writer the record may be abandoned on timeout.
   void mark_claimed(const reservation& r) noexcept {
@@ -226,7 +218,7 @@ class byte_ring {
 
   // Where the content of a record at byte `at` starts (`wraps`: at offset 0).
   const std::byte* content(std::uint64_t at, bool wraps) const noexcept {
-    return bytes_.get() + (wraps ? 0 : at & (size_ - 1));
+    return bytes_.at(at, wraps);
   }
   // A by-reference record's frame object.
   F* frame_at(std::byte* content) const noexcept {
@@ -237,24 +229,13 @@ class byte_ring {
   F* frame_at(std::uint64_t at, bool wraps) const noexcept {
     return frame_at(const_cast<std::byte*>(content(at, wraps)));
   }
-  // The wire bytes of a data record at byte `at` with state `s`: how many,
-  // and their ranges appended to `out` (one, or two across the wrap),
-  // merged with its last range when adjacent.
-  static std::uint64_t data_size(std::uint64_t at, std::uint64_t s,
-                                 std::size_t ring_size) noexcept {
-    const std::uint64_t span = detail::ring::state_span(s);
-    return detail::ring::state_wraps(s) ? span - (ring_size - (at & (ring_size - 1))) : span;
-  }
+  // A data record's wire bytes (count, ranges): see detail/ring_bytes.h.
   std::uint64_t data_size(std::uint64_t at, std::uint64_t s) const noexcept {
-    return data_size(at, s, size_);
+    return bytes_.data_size(at, s);
   }
   template <class Out>
-  void data_ranges(std::uint64_t at, std::uint64_t s, Out& out) const noexcept {
-    const std::uint64_t n = data_size(at, s);
-    const std::size_t off = detail::ring::state_wraps(s) ? 0 : at & (size_ - 1);
-    const std::size_t first = n < size_ - off ? n : size_ - off;
-    append(out, bytes_.get() + off, first);
-    if (first < n) append(out, bytes_.get(), n - first);
+  void data_ranges(std::uint64_t at, std::uint64_t s, Out& out) const {
+    bytes_.data_ranges(at, s, out);
   }
 
   // Blocks until cond() (true) or `deadline` (false); see "Blocking".
@@ -276,25 +257,11 @@ class byte_ring {
   bool closed() const noexcept { return wake_.closed.load(std::memory_order_acquire); }
 
  private:
-  struct aligned_delete {
-    void operator()(std::byte* p) const noexcept {
-      ::operator delete[](p, std::align_val_t{detail::kCacheLine});
-    }
-  };
   static std::uint64_t pack(const reservation& r, detail::ring::kind k) noexcept {
     return detail::ring::pack_state(r.count, k | (r.wraps ? detail::ring::kWrapFlag : 0), r.span);
   }
   std::atomic<std::uint64_t>& slot(std::uint64_t count) const noexcept {
     return slots_[count & slot_mask_];
-  }
-  template <class Out>
-  static void append(Out& out, const std::byte* p, std::size_t n) {
-    if (n == 0) return;
-    if (!out.empty() && out.back().data + out.back().size == p) {
-      out.back().size += n;
-    } else {
-      out.push_back(const_buffer{p, n});
-    }
   }
   static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -317,12 +284,11 @@ class byte_ring {
   // Read-only after construction.
   const std::size_t max_bytes_;
   const std::size_t max_records_;
-  const std::size_t size_;       // bytes, a power of two >= max_bytes_
+  detail::ring_bytes bytes_;     // a power of two >= max_bytes_
   const std::size_t slot_mask_;  // slots - 1, a power of two >= max_records_
-  const std::unique_ptr<std::byte[], aligned_delete> bytes_;
   const std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
   tail_line tail_;  // CAS by every producer, then the accepted count
-  line head_;  // stored by the writer once per batch
+  line head_;       // stored by the writer once per batch
   wake_side wake_;
 };
 
