@@ -208,7 +208,7 @@ TEST(ByteRingWriter, AClaimNeverCommittedStopsTheWriterAfterClaimTimeout) {
   EXPECT_THAT(flushed.message(), HasSubstr("claim_timeout"));
   absl::Status late = stuck->commit();
   EXPECT_EQ(late.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_THAT(late.message(), HasSubstr("committed too late"));
+  EXPECT_THAT(late.message(), HasSubstr("neither committed nor aborted within claim_timeout"));
   absl::Status closed = w.close();
   EXPECT_EQ(closed.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(closed.message(), HasSubstr("1 accepted frame(s) were not written"));
@@ -216,6 +216,36 @@ TEST(ByteRingWriter, AClaimNeverCommittedStopsTheWriterAfterClaimTimeout) {
   const writer_stats st = w.stats();
   EXPECT_EQ(st.frames_accepted, 2u);
   EXPECT_EQ(st.frames_written + st.frames_lost, st.frames_accepted);
+}
+
+// A sink that fails its first write once the test lets it.
+struct failing_sink {
+  std::shared_ptr<testing_internal::gate> release = std::make_shared<testing_internal::gate>();
+  absl::StatusOr<std::size_t> write(std::span<const const_buffer>) {
+    release->wait_open();
+    return absl::UnavailableError("test sink is gone");
+  }
+};
+
+TEST(ByteRingWriter, ACommitAfterTheSinkFailedReturnsTheSinkFailure) {
+  failing_sink sink;
+  auto release = sink.release;
+  basic_writer<ring, failing_sink, condvar_backpressure, count_batcher> w(std::move(sink),
+                                                                          ring_options(1024, 16));
+  auto h = w.handle();
+  ASSERT_TRUE(h.send(make_frame(1, "the sink fails on this one")).ok());
+  auto open_claim = h.claim(20);
+  ASSERT_TRUE(open_claim.ok());
+  release->open();
+  while (w.status().ok()) absl::SleepFor(absl::Milliseconds(1));
+  std::memset(open_claim->data().data(), 0, 20);
+  absl::Status s = open_claim->commit();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(s.message(), HasSubstr("test sink is gone"));
+  EXPECT_EQ(w.close().code(), absl::StatusCode::kUnavailable);
+  const writer_stats st = w.stats();
+  EXPECT_EQ(st.frames_accepted, 1u);
+  EXPECT_EQ(st.frames_lost, 1u);
 }
 
 TEST(ByteRingWriter, CloseWaitsForAClaimCommittedInTime) {

@@ -16,8 +16,10 @@
 //
 // A claim is move-only. Dropping it, or abort(), turns its bytes into padding
 // the writer skips: nothing is sent and nothing counted. commit() after the
-// writer gave up on the claim (it waited options.claim_timeout for it, then
-// stopped: see options.h) returns DeadlineExceeded and sends nothing.
+// writer gave up on the claim returns the writer's failure and sends nothing:
+// DeadlineExceeded naming claim_timeout when the writer waited that long for
+// this claim and stopped (see options.h), or whatever else stopped it (a sink
+// error, a close deadline).
 //
 // Order: claims are written in the order they were claimed, not committed;
 // a claim holds back every frame claimed or sent after it until it is

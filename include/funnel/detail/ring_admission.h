@@ -164,6 +164,9 @@ absl::Status ring_commit_claim(writer_shared<Q, B>& w, const typename Q::reserva
   w.queue.count_accepted();  // before the commit, as ring_send
   if (w.queue.commit_claim(r, ring::kData)) return absl::OkStatus();
   w.queue.uncount_accepted();
+  // The writer gave up on the claim: it failed (a sink error, a close
+  // deadline, or this claim's own timeout), so its status says why.
+  if (w.failed()) return w.status(false);
   return absl::DeadlineExceededError(
       absl::StrCat("claim of ", n,
                    " bytes committed too late: the writer gave up on it after "

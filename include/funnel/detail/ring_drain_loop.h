@@ -177,8 +177,9 @@ class ring_drain_loop {
   std::optional<bool> wait_for_record() {
     const std::uint64_t s0 = q_.state(next_.count);
     const bool mine = ring::state_count(s0) == (next_.count & ring::kCountMask);
-    if (mine && ring::state_kind(s0) != ring::kClaimed) return std::nullopt;  // committed since
-    const bool claimed = mine;
+    const ring::kind k0 = ring::state_kind(s0);
+    if (mine && k0 != ring::kClaimed && k0 != ring::kAbandoned) return std::nullopt;  // committed
+    const bool claimed = mine && k0 == ring::kClaimed;
     if (claimed && claim_count_ != next_.count) {  // a claim next in line: its clock starts
       claim_count_ = next_.count;
       claim_seen_ = absl::Now();
