@@ -85,6 +85,7 @@
 #include "absl/time/time.h"
 #include "bench/baselines.h"
 #include "bench/harness.h"
+#include "bench/lanes.h"
 #include "funnel/funnel.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
 #include "funnel/policies/backpressure/spin_backpressure.h"
@@ -383,6 +384,7 @@ std::vector<implementation> all_implementations() {
   impls.push_back(make_limit(std::string(kLimitBigcopy), &limit_bigcopy));
   impls.push_back(queue_based<mutex_direct>("mutex-direct", /*has_writer_thread=*/false));
   impls.push_back(queue_based<naive_thread>("naive-thread", /*has_writer_thread=*/true));
+  impls.push_back(queue_based<lanes_thread>("lanes-spsc", /*has_writer_thread=*/true));
   hana::for_each(kPresets, [&](auto preset) {
     using P = typename decltype(preset)::type;
     impls.push_back(queue_based<funnel_writer<P>>(preset_name<P>(), true));
