@@ -42,9 +42,11 @@
 //
 // Implementations (--list prints them): the baselines of bench/baselines.h
 // (LIMIT-writev, LIMIT-memcpy, LIMIT-bigcopy: one thread, no queue, throughput
-// mode only; mutex-direct; naive-thread) and funnel writers named by the
-// presets algebra, e.g. "procwire+condvar" is
-// writer_for<with<procwire_preset, condvar_backpressure>>.
+// mode only; mutex-direct; naive-thread), the lanes experiment of
+// bench/lanes.h (lanes-spsc), and funnel writers named by the presets
+// algebra, e.g. "procwire+condvar" is
+// writer_for<with<procwire_preset, condvar_backpressure>>; "+in_place" rows
+// encode with handle.send_in_place (byte rings only).
 #include <signal.h>
 #include <sys/resource.h>  // getrusage
 #include <sys/socket.h>    // socketpair
