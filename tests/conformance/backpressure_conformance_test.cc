@@ -154,16 +154,20 @@ TEST(SleepBackpressure, TheLastCallBeforeTheFirstSleepComesAfterTheLastYield) {
 
 // The yield phase is bounded: with 3 yields, 4 calls, then sleeps (here to
 // the deadline), each followed by one call, then false. A sleep may end a
-// little early (Windows and Wine round timers), which adds a call or two, so
-// the count is bounded from both sides rather than exact: a yield phase that
-// never ended would make tens of thousands of calls in 50 ms.
+// little early, which adds a call or two, so the count is bounded from both
+// sides rather than exact: a yield phase that never ended would make tens of
+// thousands of calls in 50 ms. On Windows (and Wine) short sleeps return at
+// once near the deadline, so there the count has a lower bound only.
 TEST(SleepBackpressure, AfterItsYieldsItSleeps) {
   const sleep_backpressure b(absl::Hours(1), 3);
   int calls = 0;
   const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
   EXPECT_FALSE(b.wait(ready_on_call(calls, 1000), deadline));
   EXPECT_GE(calls, 5) << "4 calls around 3 yields, then at least one after a sleep";
+#if !defined(_WIN32)  // Windows (and Wine) end short sleeps early: the last
+                      // millisecond before the deadline is polled there.
   EXPECT_LT(calls, 100) << "it kept yielding (or polling) instead of sleeping";
+#endif
   EXPECT_GE(absl::Now(), deadline) << "gave up before the deadline";
 }
 
@@ -175,7 +179,10 @@ TEST(SleepBackpressure, ZeroYieldsSleepsAfterTheFirstCallAsBefore) {
   const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
   EXPECT_FALSE(b.wait(ready_on_call(calls, 1000), deadline));
   EXPECT_GE(calls, 2) << "one call, a sleep to the deadline, one call after it";
+#if !defined(_WIN32)  // Windows (and Wine) end short sleeps early: the last
+                      // millisecond before the deadline is polled there.
   EXPECT_LT(calls, 100) << "it yielded instead of sleeping";
+#endif
   EXPECT_GE(absl::Now(), deadline) << "gave up before the deadline";
 }
 
