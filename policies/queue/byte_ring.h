@@ -247,7 +247,6 @@ class byte_ring {
     }
     return wake_.ready.await(cond, deadline);
   }
-  bool consumer_waiting() const noexcept { return wake_.ready.waiters() != 0; }
 
   void close() noexcept {
     // Release: ordered before notify_all's fence; the writer's re-check reads it.

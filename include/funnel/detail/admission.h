@@ -28,33 +28,45 @@
 
 namespace funnel::detail {
 
-// Waits for `cost` bytes of budget as the Backpressure policy says, up to
-// options.backpressure_timeout.
-template <class Q, class B>
-absl::Status wait_for_budget(writer_shared<Q, B>& w, std::size_t cost) {
+// Waits as the Backpressure policy says until `take()` succeeds, up to
+// options.backpressure_timeout: OK once taken; the writer's status once it is
+// not open; else DeadlineExceeded, "backpressure: <pending()> after waiting
+// ...". If the policy throws after `take()` succeeded, `undo()` gives back what
+// it took. Used for the pending budget here and for ring space
+// (ring_admission.h).
+template <class Q, class B, class Take, class Undo, class Pending>
+absl::Status wait_to_take(writer_shared<Q, B>& w, Take&& take, Undo&& undo, Pending&& pending) {
   // Relaxed: statistics.
   w.backpressure_waits.fetch_add(1, std::memory_order_relaxed);
-  bool acquired = false;
+  bool taken = false;
   const absl::Time start = absl::Now();
   try {
     w.backpressure.wait(
         [&] {
           if (!w.open()) return true;  // a waiter never outlives the writer
-          acquired = w.budget.try_acquire(cost);
-          return acquired;
+          taken = take();
+          return taken;
         },
         start + w.options.backpressure_timeout);
   } catch (...) {
-    if (acquired) w.give_back(cost);
+    if (taken) undo();
     throw;
   }
-  if (acquired) return absl::OkStatus();
+  if (taken) return absl::OkStatus();
   if (!w.open()) return w.not_open_status();
   w.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   return absl::DeadlineExceededError(
-      absl::StrCat("backpressure: still ", w.pending_text(), " after waiting ",
+      absl::StrCat("backpressure: ", pending(), " after waiting ",
                    absl::FormatDuration(absl::Now() - start), " (backpressure_timeout ",
                    absl::FormatDuration(w.options.backpressure_timeout), "); frame rejected"));
+}
+
+// Waits for `cost` bytes (and one frame) of pending budget.
+template <class Q, class B>
+absl::Status wait_for_budget(writer_shared<Q, B>& w, std::size_t cost) {
+  return wait_to_take(
+      w, [&] { return w.budget.try_acquire(cost); }, [&] { w.give_back(cost); },
+      [&] { return absl::StrCat("still ", w.pending_text()); });
 }
 
 // Admits `frame` and moves it into the queue, or returns why not (leaving

@@ -39,6 +39,7 @@
 #include "funnel/detail/failure_drain.h"
 #include "funnel/detail/gather.h"
 #include "funnel/detail/writer_shared.h"
+#include "funnel/detail/writer_thread.h"
 
 namespace funnel::detail {
 
@@ -53,24 +54,15 @@ class drain_loop {
   // For Sink::cancel() from the owner thread; nothing else.
   S& sink() noexcept { return sink_; }
 
-  // The thread's body: it survives whatever a policy throws.
+  // The thread's body: it survives whatever a policy throws (writer_thread.h).
   void run() noexcept {
-    {
-      absl::MutexLock lock(&w_.mu);
-      w_.started = true;
-    }
-    try {
-      if (loop()) return finish();
-    } catch (const std::exception& e) {
-      w_.fail(absl::InternalError(absl::StrCat("a policy threw on the writer thread: ", e.what())));
-    } catch (...) {
-      w_.fail(absl::InternalError(
-          "a policy threw on the writer thread: an exception not derived from std::exception"));
-    }
-    drain_as_lost(w_, batch_, batch_done_, have_next_ ? &next_ : nullptr);
-    have_next_ = false;
-    batch_done_ = 0;
-    finish();
+    run_writer_thread(
+        w_, sink_, [this] { return loop(); },
+        [this] {
+          drain_as_lost(w_, batch_, batch_done_, have_next_ ? &next_ : nullptr);
+          have_next_ = false;
+          batch_done_ = 0;
+        });
   }
 
  private:
@@ -178,19 +170,6 @@ class drain_loop {
     w_.bump(w_.batches, 1);
     w_.backpressure.notify();
     w_.progress.notify_all();  // flush() waiters; one fence + load when none
-  }
-
-  // The thread's last acts: the sink's stop hook, then `finished`.
-  void finish() noexcept {
-    if constexpr (sink_with_thread_stop<S>) {
-      try {
-        sink_.on_writer_thread_stop();
-      } catch (...) {  // documented: ignored; every frame is accounted for already
-      }
-    }
-    // Release: whoever sees `finished` sees every counter and state above.
-    w_.finished.store(true, std::memory_order_release);
-    w_.progress.notify_all();
   }
 
   writer_shared<Q, B>& w_;

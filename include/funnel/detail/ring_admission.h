@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "funnel/detail/admission.h"  // wait_to_take
 #include "funnel/detail/ring_words.h"
 #include "funnel/detail/writer_shared.h"
 #include "funnel/options.h"
@@ -69,29 +70,11 @@ absl::Status ring_reserve(writer_shared<Q, B>& w, std::size_t n, bool contiguous
       return absl::ResourceExhaustedError(
           absl::StrCat("backpressure: ", ring_pending_text(w), "; frame rejected"));
     }
-    w.backpressure_waits.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    bool reserved = false;
-    const absl::Time start = absl::Now();
-    try {
-      w.backpressure.wait(
-          [&] {
-            if (!w.open()) return true;  // a waiter never outlives the writer
-            reserved = w.queue.try_reserve(n, contiguous, r);
-            return reserved;
-          },
-          start + w.options.backpressure_timeout);
-    } catch (...) {
-      if (reserved) w.queue.commit(r, ring::kPadding);
-      throw;
-    }
-    if (!reserved) {
-      if (!w.open()) return w.not_open_status();
-      w.backpressure_timeouts.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-      return absl::DeadlineExceededError(absl::StrCat(
-          "backpressure: ", ring_pending_text(w), " after waiting ",
-          absl::FormatDuration(absl::Now() - start), " for ", n, " bytes (backpressure_timeout ",
-          absl::FormatDuration(w.options.backpressure_timeout), "); frame rejected"));
-    }
+    absl::Status waited = wait_to_take(
+        w, [&] { return w.queue.try_reserve(n, contiguous, r); },
+        [&] { w.queue.commit(r, ring::kPadding); },
+        [&] { return absl::StrCat(ring_pending_text(w), " for ", n, " bytes"); });
+    if (!waited.ok()) return waited;
   }
   // Shutdown handshake, producer half: seq_cst, after the seq_cst reservation.
   if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) {

@@ -41,6 +41,7 @@
 #include "funnel/detail/batch_write.h"
 #include "funnel/detail/ring_words.h"
 #include "funnel/detail/writer_shared.h"
+#include "funnel/detail/writer_thread.h"
 
 namespace funnel::detail {
 
@@ -57,21 +58,10 @@ class ring_drain_loop {
 
   S& sink() noexcept { return sink_; }
 
+  // The thread's body: it survives whatever a policy throws (writer_thread.h).
   void run() noexcept {
-    {
-      absl::MutexLock lock(&w_.mu);
-      w_.started = true;
-    }
-    try {
-      if (loop()) return finish();
-    } catch (const std::exception& e) {
-      w_.fail(absl::InternalError(absl::StrCat("a policy threw on the writer thread: ", e.what())));
-    } catch (...) {
-      w_.fail(absl::InternalError(
-          "a policy threw on the writer thread: an exception not derived from std::exception"));
-    }
-    drain_as_lost();
-    finish();
+    run_writer_thread(
+        w_, sink_, [this] { return loop(); }, [this] { drain_as_lost(); });
   }
 
  private:
@@ -268,18 +258,6 @@ class ring_drain_loop {
     w_.bump(w_.frames_lost, lost);
     q_.release(c.count, c.at);
     w_.wake_everyone();
-  }
-
-  void finish() noexcept {
-    if constexpr (sink_with_thread_stop<S>) {
-      try {
-        sink_.on_writer_thread_stop();
-      } catch (...) {
-      }
-    }
-    // Release: whoever sees `finished` sees every counter and state above.
-    w_.finished.store(true, std::memory_order_release);
-    w_.progress.notify_all();
   }
 
   writer_shared<Q, B>& w_;
