@@ -47,12 +47,12 @@
 // What it checks: wait() asks ready() once and returns true when it is ready
 // at once, even past the deadline; a never-ready wait() returns false, and not
 // before the deadline; notify() releases a waiter, round after round (no lost
-// wake-up); eight waiters competing for tokens each get exactly one; end to
-// end, four producers under constant backpressure get every frame through in
-// order and never more than max_pending_frames pending; a send() that meets
-// the bound with no budget coming back is DeadlineExceeded (not before the
-// timeout, if the policy waits) and leaves its frame to the caller. B must
-// model funnel::backpressure and be move-constructible.
+// wake-up), and so does the optional notify(level) hook with nothing pending; eight waiters
+// competing for tokens each get exactly one; end to end, four producers under constant backpressure
+// get every frame through in order and never more than max_pending_frames pending; a send() that
+// meets the bound with no budget coming back is DeadlineExceeded (not before the timeout, if the
+// policy waits) and leaves its frame to the caller. B must model funnel::backpressure and be
+// move-constructible.
 //
 // Timing: deadlines are used only as lower bounds (a wait that ends must not
 // end early) or as generous upper bounds (conformance::kPatience, 20 s) that
@@ -158,35 +158,54 @@ TYPED_TEST_P(BackpressureConformance, NeverReadyReturnsFalseOnlyAfterTheDeadline
   }
 }
 
+namespace conformance {
 // Round after round, a waiter blocks on a flag another thread sets before
-// calling notify(). The flag is set only once the waiter has called ready()
-// twice, which for condvar_backpressure means it has announced itself as a
-// sleeper: the window where a wake-up could be lost.
+// calling `notify(b)`. The flag is set only once the waiter has called
+// ready() twice, which for condvar_backpressure means it has announced itself
+// as a sleeper: the window where a wake-up could be lost.
+template <class B, class Notify>
+void expect_notify_releases_a_waiter(Notify notify) {
+  B b;
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<bool> flag{false};
+    std::atomic<int> calls{0};
+    const absl::Time deadline = absl::Now() + kPatience;
+    std::thread waiter([&] {
+      const bool ok = b.wait(
+          [&] {
+            // Relaxed: a progress count for the other thread to watch.
+            calls.fetch_add(1, std::memory_order_relaxed);
+            // Acquire: pairs with the release store below.
+            return flag.load(std::memory_order_acquire);
+          },
+          deadline);
+      EXPECT_TRUE(ok) << "round " << round << ": not released before the deadline";
+    });
+    while (calls.load(std::memory_order_relaxed) < 2) std::this_thread::yield();
+    flag.store(true, std::memory_order_release);
+    notify(b);
+    waiter.join();
+  }
+}
+}  // namespace conformance
+
 TYPED_TEST_P(BackpressureConformance, NotifyReleasesAWaiter) {
   if constexpr (!backpressure_waits<TypeParam>) {
     GTEST_SKIP() << "never waits, so there is nothing to release";
   } else {
-    TypeParam b;
-    for (int round = 0; round < 50; ++round) {
-      std::atomic<bool> flag{false};
-      std::atomic<int> calls{0};
-      const absl::Time deadline = absl::Now() + conformance::kPatience;
-      std::thread waiter([&] {
-        const bool ok = b.wait(
-            [&] {
-              // Relaxed: a progress count for the other thread to watch.
-              calls.fetch_add(1, std::memory_order_relaxed);
-              // Acquire: pairs with the release store below.
-              return flag.load(std::memory_order_acquire);
-            },
-            deadline);
-        EXPECT_TRUE(ok) << "round " << round << ": not released before the deadline";
-      });
-      while (calls.load(std::memory_order_relaxed) < 2) std::this_thread::yield();
-      flag.store(true, std::memory_order_release);
-      b.notify();
-      waiter.join();
-    }
+    conformance::expect_notify_releases_a_waiter<TypeParam>([](TypeParam& b) { b.notify(); });
+  }
+}
+
+// The optional notify(level) hook (water marks) must wake its waiters at
+// least when nothing is pending (concepts.h), whatever its mark.
+TYPED_TEST_P(BackpressureConformance, NotifyWithNothingPendingReleasesAWaiter) {
+  if constexpr (!backpressure_waits<TypeParam> || !backpressure_with_level<TypeParam>) {
+    GTEST_SKIP() << "no notify(pending_level) hook, or never waits";
+  } else {
+    conformance::expect_notify_releases_a_waiter<TypeParam>([](TypeParam& b) {
+      b.notify(pending_level{.frames = 0, .max_frames = 8, .bytes = 0, .max_bytes = 4096});
+    });
   }
 }
 
@@ -367,7 +386,8 @@ TYPED_TEST_P(BackpressureConformance, EndToEndTimeoutIsDeadlineExceeded) {
 
 REGISTER_TYPED_TEST_SUITE_P(BackpressureConformance, ReadyAtOnceReturnsTrueAfterOneCall,
                             NeverReadyReturnsFalseOnlyAfterTheDeadline, NotifyReleasesAWaiter,
-                            ManyWaitersEachGetThrough, EndToEndEveryFrameArrivesWithinTheBound,
+                            NotifyWithNothingPendingReleasesAWaiter, ManyWaitersEachGetThrough,
+                            EndToEndEveryFrameArrivesWithinTheBound,
                             EndToEndTimeoutIsDeadlineExceeded);
 
 }  // namespace funnel::testing

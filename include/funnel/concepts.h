@@ -228,6 +228,19 @@ concept cancellable_sink = sink<S> && requires(S& s) {
 //                              (on close). Wakes waiters that block; a policy
 //                              that polls may do nothing. Must be cheap when
 //                              nobody waits: it runs once per batch.
+// Optional hook:
+//   b.notify(const pending_level& l)
+//                              writer only, once per batch after it released
+//                              budget, INSTEAD of notify(): `l` is what is
+//                              still pending. A policy may leave its waiters
+//                              asleep until pending falls below a low-water
+//                              mark (condvar_backpressure's water marks).
+//                              Only the writer skips wake-ups this way: close,
+//                              failure and a producer backing out always call
+//                              notify(). Skipping is safe because while
+//                              anything is pending another batch (and another
+//                              call) follows; a policy must wake its waiters
+//                              at least when l.frames == 0.
 //
 // Models: sleep_backpressure, spin_backpressure, condvar_backpressure,
 // fail_fast_backpressure (policies/backpressure/).
@@ -242,6 +255,21 @@ concept backpressure_has_notify = requires(B& b) {
 template <class B>
 concept backpressure =
     std::default_initializable<B> && backpressure_has_wait<B> && backpressure_has_notify<B>;
+
+// What is still pending after the writer released a batch's budget (the
+// argument of the optional Backpressure::notify(level) hook). Frame queues:
+// the pending budget; byte queues: the ring's records and bytes in use.
+// Relaxed readings: producers may take budget while it is read.
+struct pending_level {
+  std::size_t frames = 0;      // frames (records) pending
+  std::size_t max_frames = 0;  // their bound (max_pending_frames)
+  std::size_t bytes = 0;       // wire bytes pending (ring: bytes in use)
+  std::size_t max_bytes = 0;   // their bound; 0: no byte bound
+};
+template <class B>
+concept backpressure_with_level = requires(B& b, const pending_level& l) {
+  b.notify(l);
+};
 
 // -----------------------------------------------------------------------------
 // Batcher: how many frames one gather write takes. Called only from the

@@ -56,6 +56,7 @@
 
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
+#include "funnel/concepts.h"               // pending_level
 #include "funnel/detail/pending_budget.h"  // kCacheLine
 #include "funnel/detail/ring_bytes.h"
 #include "funnel/detail/ring_words.h"
@@ -124,6 +125,15 @@ class byte_ring {
     const std::uint64_t t = tail_.value.load(std::memory_order_relaxed);
     return detail::ring::count_between(h, t) >= max_records_ ||
            detail::ring::bytes_between(h, t) >= max_bytes_;
+  }
+
+  // Records and bytes in use, against their bounds (the writer's water-mark
+  // reading, after it freed space). Relaxed loads: a hint (see concepts.h).
+  pending_level level() const noexcept {
+    const std::uint64_t h = head_.value.load(std::memory_order_relaxed);
+    const std::uint64_t t = tail_.value.load(std::memory_order_relaxed);
+    return {detail::ring::count_between(h, t), max_records_, detail::ring::bytes_between(h, t),
+            max_bytes_};
   }
 
   // ---- producers ---------------------------------------------------------

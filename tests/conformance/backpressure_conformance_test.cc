@@ -41,6 +41,16 @@ inline constexpr bool backpressure_waits<fail_fast_backpressure> = false;
 // The waiting policies again over the byte ring, whose producers wait for
 // ring space (the reservation) instead of pending budget.
 struct condvar_on_ring : condvar_backpressure {};
+// condvar_backpressure with a low-water mark (the writer's per-batch wake-ups
+// wait for half the bound), over both kinds of queue.
+struct condvar_low_water : condvar_backpressure {
+  condvar_low_water() : condvar_backpressure({.low_water = 0.5}) {}
+};
+struct condvar_low_water_on_ring : condvar_low_water {};
+template <>
+struct backpressure_conformance_queue<condvar_low_water_on_ring> {
+  using type = byte_ring<outbound_frame>;
+};
 struct sleep_on_ring : sleep_backpressure {};
 struct fail_fast_on_ring : fail_fast_backpressure {};
 template <>
@@ -78,12 +88,13 @@ static_assert(backpressure<sleep_backpressure>);
 static_assert(backpressure<sleep_backpressure_without_yields>);
 static_assert(backpressure<spin_backpressure>);
 static_assert(backpressure<condvar_backpressure>);
+static_assert(backpressure<condvar_low_water>);
 static_assert(backpressure<fail_fast_backpressure>);
 
 using BackpressureModels =
     ::testing::Types<sleep_backpressure, sleep_backpressure_without_yields, spin_backpressure,
                      condvar_backpressure, fail_fast_backpressure, condvar_on_ring, sleep_on_ring,
-                     fail_fast_on_ring>;
+                     fail_fast_on_ring, condvar_low_water, condvar_low_water_on_ring>;
 
 // Test names say which model failed: Models/BackpressureConformance/spin.X.
 struct backpressure_model_name {
@@ -97,6 +108,8 @@ struct backpressure_model_name {
     if constexpr (std::is_same_v<B, condvar_on_ring>) return "ring_condvar";
     if constexpr (std::is_same_v<B, sleep_on_ring>) return "ring_sleep";
     if constexpr (std::is_same_v<B, fail_fast_on_ring>) return "ring_fail_fast";
+    if constexpr (std::is_same_v<B, condvar_low_water>) return "condvar_low_water";
+    if constexpr (std::is_same_v<B, condvar_low_water_on_ring>) return "ring_condvar_low_water";
     return "unnamed_model";
   }
 };

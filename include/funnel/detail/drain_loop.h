@@ -168,7 +168,7 @@ class drain_loop {
     // also sees their budget returned (release store / acquire in processed()).
     w_.bump(w_.frames_written, st.frames);
     w_.bump(w_.batches, 1);
-    w_.backpressure.notify();
+    w_.notify_released();
     w_.progress.notify_all();  // flush() waiters; one fence + load when none
   }
 

@@ -76,6 +76,8 @@ class pending_budget {
 
   // seq_cst: part of the shutdown handshake (see above).
   std::size_t frames() const noexcept { return frames_.load(std::memory_order_seq_cst); }
+  // Relaxed: informational (the writer's water-mark reading).
+  std::size_t frames_relaxed() const noexcept { return frames_.load(std::memory_order_relaxed); }
   // Relaxed: informational.
   std::size_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
   std::size_t max_frames() const noexcept { return max_frames_; }

@@ -209,7 +209,7 @@ class ring_drain_loop {
     w_.bump(w_.frames_written, st.frames);
     q_.release(next_.count, next_.at);
     if (st.frames > 0) w_.bump(w_.batches, 1);
-    w_.backpressure.notify();
+    w_.notify_released();
     w_.progress.notify_all();
   }
 

@@ -139,6 +139,23 @@ struct writer_shared {
     backpressure.notify();
   }
 
+  // The writer released a batch's budget (or ring space): wakes waiting
+  // producers, or lets a policy with water marks decide from what is still
+  // pending (Backpressure::notify(level), concepts.h). Relaxed readings of the
+  // level: a hint for the policy; its waiters' own checks decide.
+  void notify_released() {
+    if constexpr (backpressure_with_level<B>) {
+      if constexpr (byte_queue<Q>) {
+        backpressure.notify(queue.level());
+      } else {
+        backpressure.notify(pending_level{budget.frames_relaxed(), budget.max_frames(),
+                                          budget.bytes(), budget.max_bytes()});
+      }
+    } else {
+      backpressure.notify();
+    }
+  }
+
   bool open() const noexcept {
     // Acquire: pairs with the seq_cst state stores, so a thread that sees
     // kFailed also sees the failure status.
