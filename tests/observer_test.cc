@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "funnel/basic_writer.h"
@@ -195,6 +197,42 @@ TEST(Observer, QueueDepthAndProducerWaits) {
   EXPECT_EQ(reports[1].frames, 2u);          // {2, 3}: count_batcher(2)
   EXPECT_GE(reports[1].queue_depth, 1u);     // frame 4 (and maybe 5) behind it
   expect_sums_match(reports, w.stats());
+}
+
+// The example of docs/custom-policies.md, "An Observer, briefly".
+// [slow-batch-counter]
+// Counts batches over 1 ms of write time; another thread reads `slow`.
+struct slow_batch_counter {
+  std::shared_ptr<std::atomic<std::uint64_t>> slow =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+  void on_batch(const funnel::batch_report& r) {
+    // Relaxed: a statistic; nothing else is published through it.
+    if (r.write_time > absl::Milliseconds(1)) slow->fetch_add(1, std::memory_order_relaxed);
+  }
+};
+// [slow-batch-counter]
+
+// A sink whose every write takes at least 2 ms: every batch is slow.
+struct slow_sink {
+  memory_sink inner;
+  absl::StatusOr<std::size_t> write(std::span<const const_buffer> b) {
+    absl::SleepFor(absl::Milliseconds(2));
+    return inner.write(b);
+  }
+};
+
+TEST(Observer, DocumentedSlowBatchCounterCountsSlowBatches) {
+  slow_batch_counter counter;
+  basic_writer<frame_queue, slow_sink, condvar_backpressure, count_batcher, slow_batch_counter> w(
+      slow_sink{}, writer_options{}, {}, count_batcher{}, counter);
+  auto h = w.handle();
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(h.send(make_frame(i, "slow")).ok());
+    ASSERT_TRUE(w.flush().ok());  // one batch each
+  }
+  ASSERT_TRUE(w.close().ok());
+  EXPECT_EQ(counter.slow->load(), w.stats().batches);
+  EXPECT_EQ(w.stats().batches, 3u);
 }
 
 struct throwing_observer {

@@ -50,9 +50,11 @@ ABSL_FLAG(int64_t, slow_reader_us, 0, "the reader sleeps this long after each re
 
 namespace {
 
+// [observed-writer]
 // procwire_preset with its Observer axis set: the only change to the writer.
 using observed_writer =
     funnel::writer_for<funnel::with<funnel::procwire_preset, funnel::summary_observer>>;
+// [observed-writer]
 
 std::uint64_t read_until_eof(int fd, absl::Duration pause) {
   std::vector<char> buf(1 << 16);
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   std::uint64_t received = 0;
   std::thread reader([&] { received = read_until_eof(fds[1], pause); });
 
+  // [monitor]
   funnel::summary_observer summary;  // this copy and the writer's share one state
   observed_writer writer(funnel::posix_writev_sink(fds[0]), funnel::writer_options{}, {}, {},
                          summary);
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
     writer.flush().IgnoreError();  // the last frames, so the last line counts them
     print();
   });
+  // [monitor]
 
   std::atomic<std::uint64_t> refused{0};
   std::vector<std::thread> threads;

@@ -189,8 +189,10 @@ class drain_loop {
   bool have_next_ = false;      // next_ holds such a frame
   std::size_t batch_done_ = 0;  // bytes of batch_ the sink has taken
   std::vector<const_buffer> gather_;
-  std::vector<std::byte> staging_;                          // coalescing batchers only
-  [[no_unique_address]] batch_observation<O> observation_;  // empty for no_observer
+  std::vector<std::byte> staging_;  // coalescing batchers only
+
+  // The Observer and its per-batch timing; empty for no_observer.
+  [[no_unique_address]] batch_observation<O> observation_;
 };
 
 }  // namespace funnel::detail

@@ -4,11 +4,14 @@
 //
 // `ring_drain_loop<Q, S, B, Bt, O>`: the writer thread over a byte queue
 // (byte_ring). Same shape as drain_loop.h: wait, take a batch, write,
-// (report it to the Observer O, if any), publish. A batch is every committed record from the cursor
-// on that the Batcher admits (and up to kMaxRanges ranges): copied records become one range per
-// contiguous region (two across the wrap), by-reference frames their wire() ranges, padding
-// nothing. Publishing destroys the batch's frame objects, frees its bytes in the ring (one release
-// store), counts and wakes producers and flush() callers.
+// publish. A batch is every committed record from the cursor on that the
+// Batcher admits (and up to kMaxRanges ranges): copied records become one
+// range per contiguous region (two across the wrap), by-reference frames
+// their wire() ranges, padding nothing. Publishing destroys the batch's
+// frame objects, frees its bytes in the ring (one release store), counts
+// and wakes producers and flush() callers. An Observer O other than
+// no_observer hears of each batch once it is written, before it is
+// published (detail/observation.h).
 //
 // Waiting: on the ring's event count (phased: it spins first only if the
 // ring's config says so). A claim next in line that is not committed within
@@ -278,7 +281,9 @@ class ring_drain_loop {
   absl::Time claim_seen_ = absl::InfinitePast();
   std::vector<const_buffer> gather_;
   std::vector<F*> frames_;  // the batch's by-reference frames, destroyed on publish
-  [[no_unique_address]] batch_observation<O> observation_;  // empty for no_observer
+
+  // The Observer and its per-batch timing; empty for no_observer.
+  [[no_unique_address]] batch_observation<O> observation_;
 };
 
 }  // namespace funnel::detail
