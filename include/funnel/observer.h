@@ -23,7 +23,9 @@
 // Sums: over the reports of a writer closed cleanly, frames, bytes,
 // write_calls and the report count equal stats().frames_written,
 // bytes_written, write_calls and batches (stats() stays exact, observed or
-// not).
+// not); producer_waits adds up to stats().backpressure_waits except for
+// waits that began after the last report (a send that waited, then gave up
+// or found the writer closed).
 //
 // Cost: `no_observer` (the default) costs nothing: the writer tests for it at
 // compile time, reads no clock and builds no report. With an observer: two
