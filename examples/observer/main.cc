@@ -13,7 +13,8 @@
 //
 // The observer lives inside the writer; the monitor keeps a copy, and copies
 // of a summary_observer share one state. Drops: the writer's
-// stats().frames_lost (accepted frames it could not write).
+// stats().frames_lost (accepted frames it could not write); once writer_stats
+// counts frames a drop policy discarded (frames_dropped), add those too.
 //
 // Exit status: 0 when close() returned OK and the reader received every byte
 // the writer wrote; 1 otherwise.
