@@ -1,8 +1,9 @@
 // funnel/basic_writer.h
 // -----------------------------------------------------------------------------
-// `basic_writer<Queue, Sink, Backpressure, Batcher>`: many producer threads,
-// one writer thread, one sink. The policies are described in
-// funnel/concepts.h; docs/architecture.md has the whole picture.
+// `basic_writer<Queue, Sink, Backpressure, Batcher, Observer = no_observer>`:
+// many producer threads, one writer thread, one sink. The policies are
+// described in funnel/concepts.h, the optional Observer in funnel/observer.h;
+// docs/architecture.md has the whole picture.
 //
 //   writer w(sink, options);          // starts the writer thread
 //   auto h = w.handle();              // copy one per producer thread
@@ -27,7 +28,9 @@
 // frames copied into one staging range if the batcher coalesces), resumes
 // partial writes at the exact byte, flushes (if the sink can), then destroys
 // the frames (releasing their payloads), gives the batch's budget back and
-// calls Backpressure::notify.
+// calls Backpressure::notify. An Observer, if any, hears of each batch once
+// it is written, before that publishing (funnel/observer.h); the default
+// no_observer costs nothing.
 //
 // Thread-safety: a handle may be used from any number of threads at once;
 // handles are cheap to copy (one shared_ptr increment). close(), flush(),
@@ -78,12 +81,13 @@
 #include "funnel/detail/policy_checks.h"
 #include "funnel/detail/writer_core.h"
 #include "funnel/frame.h"
+#include "funnel/observer.h"
 #include "funnel/options.h"
 #include "funnel/stats.h"
 
 namespace funnel {
 
-template <class Queue, class Sink, class Backpressure, class Batcher>
+template <class Queue, class Sink, class Backpressure, class Batcher, class Observer = no_observer>
 class basic_writer;
 
 // A producer's handle. Cheap to copy; safe to use from many threads at once;
@@ -165,7 +169,7 @@ class basic_writer_handle {
   bool is_backpressure_active() const noexcept { return core_ && core_->is_backpressure_active(); }
 
  private:
-  template <class, class, class, class>
+  template <class, class, class, class, class>
   friend class basic_writer;
   explicit basic_writer_handle(std::shared_ptr<Core> core) noexcept : core_(std::move(core)) {}
 
@@ -184,10 +188,10 @@ class basic_writer_handle {
   std::shared_ptr<Core> core_;  // null for a handle of a moved-from writer
 };
 
-template <class Queue, class Sink, class Backpressure, class Batcher>
+template <class Queue, class Sink, class Backpressure, class Batcher, class Observer>
 class basic_writer {
-  static_assert(detail::check_policies<Queue, Sink, Backpressure, Batcher>());
-  using core_type = detail::writer_core<Queue, Sink, Backpressure, Batcher>;
+  static_assert(detail::check_policies<Queue, Sink, Backpressure, Batcher, Observer>());
+  using core_type = detail::writer_core<Queue, Sink, Backpressure, Batcher, Observer>;
 
  public:
   using frame_type = typename Queue::value_type;
@@ -195,15 +199,19 @@ class basic_writer {
   using sink_type = Sink;
   using backpressure_type = Backpressure;
   using batcher_type = Batcher;
+  using observer_type = Observer;
   using handle_type = basic_writer_handle<core_type>;
 
   // Starts the writer thread. Invalid options (or a Queue smaller than
   // max_pending_frames) do not throw: the writer starts failed and every
   // send, flush() and close() return InvalidArgument naming the field.
+  // `observer` is moved into the writer; share state with it through a
+  // pointer it holds (summary_observer's copies share theirs).
   explicit basic_writer(Sink sink, writer_options options = {},
-                        Backpressure backpressure = Backpressure{}, Batcher batcher = Batcher{})
+                        Backpressure backpressure = Backpressure{}, Batcher batcher = Batcher{},
+                        Observer observer = Observer{})
       : core_(std::make_shared<core_type>(std::move(sink), options, std::move(backpressure),
-                                          std::move(batcher))) {
+                                          std::move(batcher), std::move(observer))) {
     core_->start();
   }
 

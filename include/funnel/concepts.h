@@ -1,8 +1,9 @@
 // funnel/concepts.h
 // -----------------------------------------------------------------------------
 // The four policy concepts `basic_writer<Queue, Sink, Backpressure, Batcher>`
-// is built from (the fifth concept, Frame, what travels, is in
-// funnel/frame.h; the writer takes its frame type from Queue::value_type). Each concept block says:
+// is built from (Frame, what travels, is in funnel/frame.h; the writer takes
+// its frame type from Queue::value_type; the optional fifth policy, Observer,
+// defaulted to no_observer, is in funnel/observer.h). Each concept block says:
 // the required expressions, their semantics, which thread may call what, and the models funnel
 // ships.
 //

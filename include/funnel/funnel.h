@@ -14,6 +14,7 @@
 #include "funnel/frame.h"                    // the Frame concept
 #include "funnel/framing/length_prefixed.h"  // be32/le32/varint length-prefixed frames
 #include "funnel/framing/raw.h"              // pre-framed bytes, optional delimiter
+#include "funnel/observer.h"                 // the optional Observer, batch_report
 #include "funnel/options.h"                  // writer_options
 #include "funnel/policies/sink/memory_sink.h"
 #include "funnel/presets.h"                 // policy algebra, procwire_writer

@@ -1,4 +1,4 @@
-// expect: funnel::with: the policy models none of the Queue, Sink, Backpressure and Batcher
+// expect: funnel::with: the policy models none of the Queue, Sink, Backpressure, Batcher and Observer
 #include "funnel/presets.h"
 
 struct not_a_policy {};

@@ -2,13 +2,15 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `drain_loop<Q, S, B, Bt>`: the writer thread. Its loop reads like the
+// `drain_loop<Q, S, B, Bt, O>`: the writer thread. Its loop reads like the
 // Disruptor's BatchEventProcessor::run: wait for a frame, take a batch (every
 // ready frame the Batcher admits, lingering if it asks to), write it (one
 // gather list, resumed at the exact byte after short writes), publish
 // progress (budget back, counters, wake producers and flush() callers). It
 // owns the Sink, the Batcher and its reusable buffers; nothing else touches
-// them, except Sink::cancel() from the owner (see concepts.h).
+// them, except Sink::cancel() from the owner (see concepts.h). An Observer
+// (O, funnel/observer.h) other than no_observer hears of each batch once it
+// is written, before it is published (detail/observation.h).
 //
 // Exceptions: anything a policy throws on the writer thread fails the writer
 // with Internal naming what(); the frames not written are counted lost and
@@ -38,18 +40,22 @@
 #include "funnel/detail/batch_write.h"
 #include "funnel/detail/failure_drain.h"
 #include "funnel/detail/gather.h"
+#include "funnel/detail/observation.h"
 #include "funnel/detail/writer_shared.h"
 #include "funnel/detail/writer_thread.h"
 
 namespace funnel::detail {
 
-template <class Q, class S, class B, class Bt>
+template <class Q, class S, class B, class Bt, class O = no_observer>
 class drain_loop {
   using F = typename Q::value_type;
 
  public:
-  drain_loop(writer_shared<Q, B>& shared, S sink, Bt batcher)
-      : w_(shared), sink_(std::move(sink)), batcher_(std::move(batcher)) {}
+  drain_loop(writer_shared<Q, B>& shared, S sink, Bt batcher, O observer = O{})
+      : w_(shared),
+        sink_(std::move(sink)),
+        batcher_(std::move(batcher)),
+        observation_(std::move(observer)) {}
 
   // For Sink::cancel() from the owner thread; nothing else.
   S& sink() noexcept { return sink_; }
@@ -82,6 +88,7 @@ class drain_loop {
       batch_stats st{1, next_.size()};
       batch_.push_back(std::move(next_));
       have_next_ = fill_batch(st);
+      if constexpr (kObserved<O>) observation_.taken(w_, st.frames);
       if (absl::Status s = write_batch(st); !s.ok()) {
         // Always Unavailable, whatever the sink said: send() gives
         // FailedPrecondition, DeadlineExceeded and ResourceExhausted their
@@ -89,6 +96,7 @@ class drain_loop {
         w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
         return false;
       }
+      if constexpr (kObserved<O>) observation_.written(w_, st);
       publish(st);
       if (w_.failed()) return false;  // failed from another thread (deadline, broken queue)
     }
@@ -156,7 +164,8 @@ class drain_loop {
     } else {
       build_gather<F>(batch_, gather_);
     }
-    return write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_, batch_done_);
+    return write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_, batch_done_,
+                       observation_.timing());
   }
 
   // The batch is written: drop it, give its budget back, publish progress.
@@ -181,6 +190,9 @@ class drain_loop {
   std::size_t batch_done_ = 0;  // bytes of batch_ the sink has taken
   std::vector<const_buffer> gather_;
   std::vector<std::byte> staging_;  // coalescing batchers only
+
+  // The Observer and its per-batch timing; empty for no_observer.
+  [[no_unique_address]] batch_observation<O> observation_;
 };
 
 }  // namespace funnel::detail

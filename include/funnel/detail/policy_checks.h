@@ -2,7 +2,7 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `check_policies<Q, S, B, Bt>()`: checks each policy of a basic_writer
+// `check_policies<Q, S, B, Bt, O>()`: checks each policy of a basic_writer
 // against its concept (funnel/concepts.h) member by member, so that a policy
 // missing something fails with one `static_assert` sentence naming the member
 // instead of a page of template errors. tests/compile_fail/ pins the wording.
@@ -13,12 +13,13 @@
 #include <cstddef>
 
 #include "funnel/concepts.h"
+#include "funnel/observer.h"
 
 namespace funnel::detail {
 
 // Checks each policy against its concept member by member, so that a policy
 // missing something fails with a sentence naming it.
-template <class Q, class S, class B, class Bt>
+template <class Q, class S, class B, class Bt, class O = no_observer>
 consteval bool check_policies() {
   static_assert(queue_has_value_type<Q>,
                 "funnel: the Queue policy needs `using value_type = <its frame type>` (the "
@@ -87,7 +88,12 @@ consteval bool check_policies() {
     static_assert(batcher_with_coalescing<Bt>,
                   "funnel: the Batcher's coalesce_below() must be const and return a size");
   }
-  return writer_queue<Q> && sink<S> && backpressure<B> && batcher<Bt>;
+  static_assert(std::move_constructible<O>,
+                "funnel: the Observer policy must be move-constructible");
+  static_assert(observer_has_on_batch<O>,
+                "funnel: the Observer policy needs `void on_batch(const funnel::batch_report&)` "
+                "(see funnel/observer.h)");
+  return writer_queue<Q> && sink<S> && backpressure<B> && batcher<Bt> && observer<O>;
 }
 
 }  // namespace funnel::detail

@@ -2,14 +2,16 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `ring_drain_loop<Q, S, B, Bt>`: the writer thread over a byte queue
+// `ring_drain_loop<Q, S, B, Bt, O>`: the writer thread over a byte queue
 // (byte_ring). Same shape as drain_loop.h: wait, take a batch, write,
 // publish. A batch is every committed record from the cursor on that the
 // Batcher admits (and up to kMaxRanges ranges): copied records become one
 // range per contiguous region (two across the wrap), by-reference frames
 // their wire() ranges, padding nothing. Publishing destroys the batch's
 // frame objects, frees its bytes in the ring (one release store), counts
-// and wakes producers and flush() callers.
+// and wakes producers and flush() callers. An Observer O other than
+// no_observer hears of each batch once it is written, before it is
+// published (detail/observation.h).
 //
 // Waiting: on the ring's event count (phased: it spins first only if the
 // ring's config says so). A claim next in line that is not committed within
@@ -39,13 +41,14 @@
 #include "funnel/buffer.h"
 #include "funnel/concepts.h"
 #include "funnel/detail/batch_write.h"
+#include "funnel/detail/observation.h"
 #include "funnel/detail/ring_words.h"
 #include "funnel/detail/writer_shared.h"
 #include "funnel/detail/writer_thread.h"
 
 namespace funnel::detail {
 
-template <class Q, class S, class B, class Bt>
+template <class Q, class S, class B, class Bt, class O = no_observer>
 class ring_drain_loop {
   using F = typename Q::value_type;
 
@@ -53,8 +56,12 @@ class ring_drain_loop {
   // Ranges per batch at most: IOV_MAX on Linux, so one writev can take it.
   static constexpr std::size_t kMaxRanges = 1024;
 
-  ring_drain_loop(writer_shared<Q, B>& shared, S sink, Bt batcher)
-      : w_(shared), q_(shared.queue), sink_(std::move(sink)), batcher_(std::move(batcher)) {}
+  ring_drain_loop(writer_shared<Q, B>& shared, S sink, Bt batcher, O observer = O{})
+      : w_(shared),
+        q_(shared.queue),
+        sink_(std::move(sink)),
+        batcher_(std::move(batcher)),
+        observation_(std::move(observer)) {}
 
   S& sink() noexcept { return sink_; }
 
@@ -86,12 +93,14 @@ class ring_drain_loop {
         continue;
       }
       if (st.frames > 0) {
-        if (absl::Status s =
-                write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_, batch_done_);
+        if constexpr (kObserved<O>) observation_.taken(w_, st.frames);
+        if (absl::Status s = write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_,
+                                         batch_done_, observation_.timing());
             !s.ok()) {
           w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
           return false;
         }
+        if constexpr (kObserved<O>) observation_.written(w_, st);
       }
       publish(st);
       if (w_.failed()) return false;
@@ -272,6 +281,9 @@ class ring_drain_loop {
   absl::Time claim_seen_ = absl::InfinitePast();
   std::vector<const_buffer> gather_;
   std::vector<F*> frames_;  // the batch's by-reference frames, destroyed on publish
+
+  // The Observer and its per-batch timing; empty for no_observer.
+  [[no_unique_address]] batch_observation<O> observation_;
 };
 
 }  // namespace funnel::detail

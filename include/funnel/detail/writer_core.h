@@ -2,7 +2,7 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `writer_core<Q, S, B, Bt>`: one basic_writer, assembled from its parts:
+// `writer_core<Q, S, B, Bt, O>`: one basic_writer, assembled from its parts:
 //   writer_shared.h  the shared state, the state machine, the accounting
 //   admission.h      the producer side: send()
 //   drain_loop.h     the writer thread: wait, batch, write, publish
@@ -10,6 +10,7 @@
 //                    (byte_ring), chosen by concept; claims
 //   failure_drain.h  what the thread does once the writer has failed
 //   gather.h         gather lists from frames' wire ranges (and coalescing)
+//   observation.h    timing and reports for the Observer O, if any
 // and the owner side here: start, close (with its deadline), flush. The
 // public behaviour is documented in basic_writer.h.
 #ifndef FUNNEL_DETAIL_WRITER_CORE_H_
@@ -51,16 +52,16 @@ struct reservation_of_t<Q> {
 template <class Q>
 using reservation_of = typename reservation_of_t<Q>::type;
 
-template <class Q, class S, class B, class Bt>
+template <class Q, class S, class B, class Bt, class O = no_observer>
 class writer_core {
  public:
   using frame_type = typename Q::value_type;
   using reservation = reservation_of<Q>;  // claims (byte queues only)
   static constexpr bool kByteQueue = byte_queue<Q>;
 
-  writer_core(S sink, const writer_options& options, B backpressure, Bt batcher)
+  writer_core(S sink, const writer_options& options, B backpressure, Bt batcher, O observer = O{})
       : shared_(options, std::move(backpressure)),
-        loop_(shared_, std::move(sink), std::move(batcher)) {}
+        loop_(shared_, std::move(sink), std::move(batcher), std::move(observer)) {}
   writer_core(const writer_core&) = delete;
   writer_core& operator=(const writer_core&) = delete;
 
@@ -178,7 +179,7 @@ class writer_core {
 
  private:
   writer_shared<Q, B> shared_;
-  std::conditional_t<kByteQueue, ring_drain_loop<Q, S, B, Bt>, drain_loop<Q, S, B, Bt>> loop_;
+  std::conditional_t<kByteQueue, ring_drain_loop<Q, S, B, Bt, O>, drain_loop<Q, S, B, Bt, O>> loop_;
   // Serialises start() and the join in close(): concurrent close() calls.
   absl::Mutex join_mu_;
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);
