@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -176,13 +177,15 @@ sample run_once(bool express, int frames, const funnel::bytes& payload, bool ver
   return s;
 }
 
-template <class T>
-void row(const char* name, std::vector<T> v, const char* unit) {
+void row(const char* name, std::vector<double> v, const char* unit) {
   std::sort(v.begin(), v.end());
-  std::printf("  %-28s min %12s  median %12s  max %12s %s\n", name,
-              absl::StrFormat("%.6g", static_cast<double>(v.front())).c_str(),
-              absl::StrFormat("%.6g", static_cast<double>(v[v.size() / 2])).c_str(),
-              absl::StrFormat("%.6g", static_cast<double>(v.back())).c_str(), unit);
+  std::printf("  %-28s min %12.1f  median %12.1f  max %12.1f %s\n", name, v.front(),
+              v[v.size() / 2], v.back(), unit);
+}
+void row(const char* name, const std::vector<std::uint64_t>& u, const char* unit) {
+  std::vector<double> v(u.begin(), u.end());
+  for (double& x : v) x /= 1024;
+  row(name, std::move(v), unit);
 }
 
 template <class T>
@@ -224,8 +227,8 @@ int main(int argc, char** argv) {
   for (int k = 0; k < 2; ++k) {
     std::printf("%s\n", names[k]);
     row("ABORT send -> arrival", ms[k], "ms");
-    row("bytes ahead of the ABORT", ahead[k], "B");
-    row("  of which read after send", after[k], "B");
+    row("bytes ahead of the ABORT", ahead[k], "KiB");
+    row("  of which read after send", after[k], "KiB");
   }
   std::printf("ratio before/after (medians): time %.1fx, bytes ahead %.1fx\n",
               median(ms[0]) / std::max(median(ms[1]), 1e-9),
