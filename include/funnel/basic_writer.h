@@ -132,16 +132,11 @@ class basic_writer_handle {
     return send_impl(*frame, false);
   }
 
-  // Express lane (frame queues only; docs/policies.md, "Express lane"): queues
-  // `frame` in the writer's small urgent lane. The writer takes it at its
-  // next batch boundary, ahead of every queued bulk frame: it waits for at
-  // most the batch being written, never splits one, and frames within each
-  // lane keep their order. The lane has its own exact bound
-  // (writer_options::express_capacity), separate from max_pending_*;
-  // send_express waits for a slot as send() waits for budget. Counted in the
-  // stats like any frame (and in stats().express_frames once written).
-  // Errors: as send(), plus FailedPrecondition when the lane is disabled
-  // (express_capacity 0); the DeadlineExceeded message names the lane.
+  // Express lane (frame queues only; docs/policies.md): the writer takes the
+  // frame at its next batch boundary, ahead of queued bulk frames, never
+  // splitting a batch; order within each lane is kept. Its own exact bound,
+  // writer_options::express_capacity, waited for as send() waits for budget.
+  // Errors: as send(); FailedPrecondition when express_capacity is 0.
   absl::Status send_express(frame_type&& frame) { return express_impl(frame, true); }
   absl::Status send_express(const frame_type& frame) requires std::copy_constructible<frame_type> {
     frame_type copy(frame);

@@ -2,7 +2,8 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `admit(shared, frame, may_wait)`: the producer side of a basic_writer. A
+// `admit(shared, frame, may_wait)`: the producer side of a basic_writer
+// (`admit_express`: the same into the express lane, express_lane.h). A
 // frame is refused if empty or alone above the byte bound; otherwise it takes
 // pending budget (exact CAS admission, see pending_budget.h), waiting as the
 // Backpressure policy says, re-checks the state (the producer half of the

@@ -19,7 +19,8 @@
 // (seq_cst) and the writer thread then reads the budget (seq_cst). So either
 // the producer sees "not open" and gives its budget back, or the writer sees
 // the producer's budget and waits for its frame: no accepted frame is ever
-// left behind uncounted.
+// left behind uncounted. The express lane's slots (express_lane.h) take part
+// the same way as the budget.
 //
 // Accounting: a frame is counted accepted before it is pushed (byte queues:
 // committed), so flush() covers frames still being pushed, and uncounted if
