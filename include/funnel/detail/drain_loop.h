@@ -10,9 +10,10 @@
 // Express lane (express_lane.h): at every batch boundary, before any bulk
 // frame, the writer first writes every frame in the lane as a batch of its
 // own; a wake token popped from the bulk queue ends the batch being filled
-// (nothing of it written yet) so the express frames go next. It owns the Sink, the Batcher and its
-// reusable buffers; nothing else touches them, except Sink::cancel() from the owner (see
-// concepts.h).
+// (nothing of it written yet) so the express frames go next.
+//
+// The loop owns the Sink, the Batcher and its reusable buffers; nothing else
+// touches them, except Sink::cancel() from the owner (see concepts.h).
 //
 // Exceptions: anything a policy throws on the writer thread fails the writer
 // with Internal naming what(); the frames not written are counted lost and
@@ -145,8 +146,8 @@ class drain_loop {
     const writer_state st = w_.state.load(std::memory_order_seq_cst);
     if (st == writer_state::kOpen) return std::nullopt;
     if (st == writer_state::kFailed) return false;
-    // Zero budget means every accepted frame is written and no producer
-    // can still push.
+    // Zero budget and no express slot taken means every accepted frame is
+    // written and no producer can still push.
     if (w_.budget.frames() == 0 && w_.express.pending() == 0) {
       w_.finish_clean();
       return true;
