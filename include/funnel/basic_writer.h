@@ -10,6 +10,7 @@
 //   absl::Status s = h.send(std::move(frame));  // may wait (Backpressure)
 //   s = h.send(outbound_frame::make(...));      // a StatusOr<frame>: its error, or sent
 //   s = h.try_send(std::move(frame)); // never waits
+//   s = h.send_express(abort_frame);  // overtakes queued frames (express lane)
 //   auto c = h.claim(n);              // byte queues: encode in place, then
 //   c->commit();                      //   c->data() holds the n wire bytes
 //   s = w.flush();                    // everything accepted so far is written
@@ -135,6 +136,33 @@ class basic_writer_handle {
     return send_impl(*frame, false);
   }
 
+  // Express lane (frame queues only; docs/policies.md): the writer takes the
+  // frame at its next batch boundary, ahead of queued bulk frames, never
+  // splitting a batch; order within each lane is kept. Its own exact bound,
+  // writer_options::express_capacity, waited for as send() waits for budget.
+  // Errors: as send(); FailedPrecondition when express_capacity is 0.
+  absl::Status send_express(frame_type&& frame) { return express_impl(frame, true); }
+  absl::Status send_express(const frame_type& frame) requires std::copy_constructible<frame_type> {
+    frame_type copy(frame);
+    return express_impl(copy, true);
+  }
+  absl::Status send_express(absl::StatusOr<frame_type>&& frame) {
+    if (!frame.ok()) return frame.status();
+    return express_impl(*frame, true);
+  }
+  // As send_express(), but never waits: ResourceExhausted at once when the
+  // lane holds express_capacity frames.
+  absl::Status try_send_express(frame_type&& frame) { return express_impl(frame, false); }
+  absl::Status try_send_express(
+      const frame_type& frame) requires std::copy_constructible<frame_type> {
+    frame_type copy(frame);
+    return express_impl(copy, false);
+  }
+  absl::Status try_send_express(absl::StatusOr<frame_type>&& frame) {
+    if (!frame.ok()) return frame.status();
+    return express_impl(*frame, false);
+  }
+
   // Byte queues (byte_ring) only: claims `n` bytes of the ring to encode a
   // frame in place (funnel/claim.h). claim() waits as send() does;
   // try_claim() never waits.
@@ -176,6 +204,15 @@ class basic_writer_handle {
   absl::Status send_impl(frame_type& frame, bool may_wait) {
     if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
     return core_->send(frame, may_wait);
+  }
+
+  absl::Status express_impl(frame_type& frame, bool may_wait) {
+    static_assert(!Core::kByteQueue,
+                  "funnel: send_express/try_send_express need a frame queue (mpsc_ring, "
+                  "mutex_queue, ...); a byte_ring writer has no express lane");
+    if (!core_) return absl::FailedPreconditionError("funnel writer was moved from");
+    if constexpr (!Core::kByteQueue) return core_->send_express(frame, may_wait);
+    return absl::OkStatus();  // unreachable: the static_assert above
   }
 
   absl::StatusOr<claim_type> claim_impl(std::size_t n, bool may_wait) {

@@ -68,6 +68,9 @@ namespace funnel {
 //   q.capacity() -> size_t    any thread.
 // Order: frames pushed by one producer are popped in push order (FIFO per
 // producer); frames of different producers are interleaved in some order.
+// The writer may push an empty (default-constructed) frame, the express
+// lane's wake token (detail/express_lane.h), and skips it when popped; it
+// constructs the queue with one slot more for it.
 //
 // Models: mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>
 // (policies/queue/), for any frame type F.

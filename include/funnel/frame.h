@@ -24,6 +24,14 @@
 //                                valid while the frame lives and is not
 //                                moved from, and are never empty.
 //
+// Optional member:
+//   cf.urgent() noexcept -> bool true for a control frame that may overtake
+//                                queued bulk frames: with
+//                                writer_options::route_urgent, send() puts it
+//                                in the express lane (funnel/options.h). Detected
+//                                by the concept `urgent_frame`; procwire's frame
+//                                says true for ABORT and acknowledgements.
+//
 // Laws: the bytes of a frame's ranges never change while it is queued; for a
 // valid frame, size() == total of wire()'s sizes; moving leaves the source
 // empty (valid() == false); a frame is either written whole or counted lost
@@ -109,6 +117,13 @@ concept frame_has_wire = frame_has_max_ranges<F> && requires(const F& f) {
 template <class F>
 concept frame = std::default_initializable<F> && frame_moves_without_throwing<F> &&
     frame_has_valid<F> && frame_has_size<F> && frame_has_wire<F>;
+
+// The optional urgent() member (see the concept comment at the top).
+template <class F>
+concept urgent_frame = requires(const F& f) {
+  { f.urgent() }
+  noexcept->std::same_as<bool>;
+};
 
 // Checks `F` member by member; a type that is not a frame fails with one
 // sentence naming what is missing. Used by the writer and every queue.

@@ -22,6 +22,7 @@ inline constexpr std::size_t kDefaultQueueCapacity = 1024;
 inline constexpr absl::Duration kDefaultBackpressureTimeout = absl::Seconds(5);
 inline constexpr absl::Duration kDefaultShutdownTimeout = absl::Seconds(10);
 inline constexpr absl::Duration kDefaultClaimTimeout = absl::Seconds(1);
+inline constexpr std::size_t kDefaultExpressCapacity = 16;
 
 struct writer_options {
   // Frames accepted (by send/try_send) but not yet completely written. The
@@ -52,6 +53,22 @@ struct writer_options {
   // never commits cannot wedge the writer, and no later frame is written
   // out of order or over bytes the stuck producer may still write.
   absl::Duration claim_timeout = kDefaultClaimTimeout;
+  // The express lane's own exact bound, in frames (frame queues only; see
+  // docs/policies.md, "Express lane"). Frames sent with send_express() (or
+  // routed there by route_urgent) skip the bulk queue and go out at the next
+  // batch boundary, ahead of queued bulk frames; they do not count against
+  // max_pending_frames/bytes. A full lane makes send_express() wait as send()
+  // does (try_send_express(): ResourceExhausted). 0 disables the lane:
+  // send_express() returns FailedPrecondition. Cost: the bulk queue gets one
+  // spare slot for the lane's wake-up token (mpsc_ring rounds its capacity up
+  // to a power of two), the writer one load per batch.
+  std::size_t express_capacity = kDefaultExpressCapacity;
+  // When true, send()/try_send() of a frame whose optional `urgent()` member
+  // returns true (procwire: ABORT and ack frames) go through the express lane
+  // as send_express()/try_send_express() would. Off by default: the writer
+  // then keeps one FIFO order, as the seed did. Needs express_capacity > 0 and
+  // a frame queue (not byte_ring).
+  bool route_urgent = false;
 };
 
 // OK, or InvalidArgument naming the offending field.
@@ -73,6 +90,10 @@ inline absl::Status validate_options(const writer_options& o) {
     return absl::InvalidArgumentError(absl::StrCat("invalid writer_options: claim_timeout ",
                                                    absl::FormatDuration(o.claim_timeout),
                                                    " is negative"));
+  }
+  if (o.route_urgent && o.express_capacity == 0) {
+    return absl::InvalidArgumentError(
+        "invalid writer_options: route_urgent needs an express lane, but express_capacity is 0");
   }
   return absl::OkStatus();
 }

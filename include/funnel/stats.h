@@ -21,6 +21,7 @@ struct writer_stats {
   std::uint64_t batches = 0;                // batches completely written
   std::uint64_t write_calls = 0;            // Sink::write calls
   std::uint64_t partial_writes = 0;         // write calls that took less than offered
+  std::uint64_t express_frames = 0;         // of frames_written, through the express lane
   std::uint64_t backpressure_waits = 0;     // sends that had to wait for budget
   std::uint64_t backpressure_timeouts = 0;  // sends that gave up (DeadlineExceeded)
   std::uint64_t frames_lost = 0;            // accepted, never completely written (writer failed)

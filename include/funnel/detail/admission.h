@@ -2,7 +2,8 @@
 // -----------------------------------------------------------------------------
 // INTERNAL: do not rely on anything in funnel/detail; it may change at any time.
 //
-// `admit(shared, frame, may_wait)`: the producer side of a basic_writer. A
+// `admit(shared, frame, may_wait)`: the producer side of a basic_writer
+// (`admit_express`: the same into the express lane, express_lane.h). A
 // frame is refused if empty or alone above the byte bound; otherwise it takes
 // pending budget (exact CAS admission, see pending_budget.h), waiting as the
 // Backpressure policy says, re-checks the state (the producer half of the
@@ -113,6 +114,70 @@ absl::Status admit(writer_shared<Q, B>& w, typename Q::value_type& frame, bool m
                      " frames pending, below its capacity ", w.queue.capacity())));
     w.give_back(cost);
     return w.not_open_status();
+  }
+  return absl::OkStatus();
+}
+
+// Returns an express slot taken for a frame that will not be pushed (as
+// give_back() does for budget).
+template <class Q, class B>
+void give_back_express(writer_shared<Q, B>& w) {
+  w.express.release(1);
+  if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) w.queue.close();
+  w.backpressure.notify();
+}
+
+// Admits `frame` into the express lane (express_lane.h) and wakes the writer,
+// or returns why not (leaving `frame` untouched). The lane's own exact bound
+// (express_capacity) replaces the pending budget; the shutdown handshake and
+// the accounting are the same as admit()'s.
+template <class Q, class B>
+absl::Status admit_express(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
+  using F = typename Q::value_type;
+  if (!frame.valid()) {
+    return absl::InvalidArgumentError(
+        "frame is empty (default-constructed or moved from); frame rejected");
+  }
+  const std::size_t cap = w.express.capacity();
+  if (cap == 0) {
+    return absl::FailedPreconditionError(
+        "the express lane is disabled (writer_options::express_capacity is 0); frame rejected");
+  }
+  if (!w.open()) return w.not_open_status();
+  if (!w.express.try_acquire()) {
+    auto pending = [&] {
+      return absl::StrCat("the express lane still holds ", w.express.pending(),
+                          " frames (express_capacity ", cap, ")");
+    };
+    if (!may_wait) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("backpressure: the express lane holds ", w.express.pending(),
+                       " frames (express_capacity ", cap, "); frame rejected"));
+    }
+    absl::Status s = wait_to_take(
+        w, [&] { return w.express.try_acquire(); }, [&] { give_back_express(w); }, pending);
+    if (!s.ok()) return s;
+  }
+  // Shutdown handshake, producer half: seq_cst, after the seq_cst slot RMW.
+  if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) {
+    give_back_express(w);
+    return w.not_open_status();
+  }
+  w.budget.count_accepted();  // before the push: see "Accounting" in writer_shared.h
+  w.express.push(frame);      // cannot fail: we hold a slot
+  if (w.express.request_wake()) {
+    // The writer may sleep in the bulk queue's pop_wait: push a wake token
+    // (an empty frame; the writer skips it). The queue has a spare slot for
+    // the one token that can be queued. The frame is accepted already: a
+    // push that fails or throws is not the caller's error; the writer still
+    // takes the frame at its next batch boundary.
+    bool pushed = false;
+    try {
+      F token{};
+      pushed = w.queue.try_push(token);
+    } catch (...) {
+    }
+    if (!pushed) w.express.wake_consumed();
   }
   return absl::OkStatus();
 }

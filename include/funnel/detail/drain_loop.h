@@ -6,11 +6,16 @@
 // Disruptor's BatchEventProcessor::run: wait for a frame, take a batch (every
 // ready frame the Batcher admits, lingering if it asks to), write it (one
 // gather list, resumed at the exact byte after short writes), publish
-// progress (budget back, counters, wake producers and flush() callers). It
-// owns the Sink, the Batcher and its reusable buffers; nothing else touches
-// them, except Sink::cancel() from the owner (see concepts.h). An Observer
-// (O, funnel/observer.h) other than no_observer hears of each batch once it
-// is written, before it is published (detail/observation.h).
+// progress (budget back, counters, wake producers and flush() callers).
+// Express lane (express_lane.h): at every batch boundary, before any bulk
+// frame, the writer first writes every frame in the lane as a batch of its
+// own; a wake token popped from the bulk queue ends the batch being filled
+// (nothing of it written yet) so the express frames go next. An Observer
+// (O, funnel/observer.h) other than no_observer hears of each batch, bulk or
+// express, once it is written, before it is published (detail/observation.h).
+//
+// The loop owns the Sink, the Batcher and its reusable buffers; nothing else
+// touches them, except Sink::cancel() from the owner (see concepts.h).
 //
 // Exceptions: anything a policy throws on the writer thread fails the writer
 // with Internal naming what(); the frames not written are counted lost and
@@ -55,7 +60,9 @@ class drain_loop {
       : w_(shared),
         sink_(std::move(sink)),
         batcher_(std::move(batcher)),
-        observation_(std::move(observer)) {}
+        observation_(std::move(observer)) {
+    express_batch_.reserve(w_.express.capacity());  // once: the failure drain must not allocate
+  }
 
   // For Sink::cancel() from the owner thread; nothing else.
   S& sink() noexcept { return sink_; }
@@ -65,6 +72,8 @@ class drain_loop {
     run_writer_thread(
         w_, sink_, [this] { return loop(); },
         [this] {
+          drain_express_as_lost(w_, express_batch_, express_done_);
+          express_done_ = 0;
           drain_as_lost(w_, batch_, batch_done_, have_next_ ? &next_ : nullptr);
           have_next_ = false;
           batch_done_ = 0;
@@ -78,28 +87,66 @@ class drain_loop {
     if constexpr (sink_with_thread_start<S>) sink_.on_writer_thread_start();
     const std::size_t hint = std::max<std::size_t>(1, batcher_.max_frames_hint());
     batch_.reserve(hint);
-    gather_.reserve(F::max_ranges * hint);
+    gather_.reserve(F::max_ranges * std::max(hint, w_.express.capacity()));
     for (;;) {
-      if (!have_next_ && !w_.queue.pop_wait(next_, absl::InfiniteFuture())) {
-        if (const std::optional<bool> done = on_woken_empty()) return *done;
-        continue;
+      // The batch boundary: express frames first. Unused, one load.
+      if (w_.express.pending() != 0 && !write_express()) return false;
+      if (!have_next_) {
+        if (!w_.queue.pop_wait(next_, absl::InfiniteFuture())) {
+          if (const std::optional<bool> done = on_woken_empty()) return *done;
+          continue;
+        }
+        if (!next_.valid()) {  // a wake token: the express lane has frames
+          w_.express.wake_consumed();
+          continue;
+        }
       }
       have_next_ = false;
       batch_stats st{1, next_.size()};
       batch_.push_back(std::move(next_));
       have_next_ = fill_batch(st);
       if constexpr (kObserved<O>) observation_.taken(w_, st.frames);
-      if (absl::Status s = write_batch(st); !s.ok()) {
-        // Always Unavailable, whatever the sink said: send() gives
-        // FailedPrecondition, DeadlineExceeded and ResourceExhausted their
-        // own meanings. The sink's own code and text stay in the message.
-        w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
-        return false;
-      }
+      if (absl::Status s = write_batch(st); !s.ok()) return sink_failed(s);
       if constexpr (kObserved<O>) observation_.written(w_, st);
       publish(st);
       if (w_.failed()) return false;  // failed from another thread (deadline, broken queue)
     }
+  }
+
+  // Always Unavailable, whatever the sink said: send() gives
+  // FailedPrecondition, DeadlineExceeded and ResourceExhausted their own
+  // meanings. The sink's own code and text stay in the message.
+  bool sink_failed(const absl::Status& s) {
+    w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
+    return false;
+  }
+
+  // Writes every frame in the express lane, oldest first, as one batch (no
+  // coalescing: control frames are few and small), then publishes it.
+  // Returns false when the sink failed (the failure drain counts the rest).
+  bool write_express() {
+    const std::size_t n = w_.express.take_all(express_batch_);
+    if (n == 0) return true;  // a producer holds a slot but has not pushed yet
+    std::size_t bytes = 0;
+    for (const F& f : express_batch_) bytes += f.size();
+    build_gather<F>(express_batch_, gather_);
+    if constexpr (kObserved<O>) observation_.taken(w_, n);
+    if (absl::Status s = write_whole(sink_, std::span<const_buffer>(gather_), bytes, w_,
+                                     express_done_, observation_.timing());
+        !s.ok()) {
+      return sink_failed(s);
+    }
+    if constexpr (kObserved<O>) observation_.written(w_, batch_stats{n, bytes});
+    express_batch_.clear();
+    express_done_ = 0;
+    w_.express.release(n);
+    // After the release, as in publish().
+    w_.bump(w_.frames_written, n);
+    w_.bump(w_.express_frames, n);
+    w_.bump(w_.batches, 1);
+    w_.backpressure.notify();  // producers waiting for an express slot
+    w_.progress.notify_all();
+    return true;
   }
 
   // pop_wait came back without a frame: closed, failed, or spurious. Returns
@@ -109,9 +156,9 @@ class drain_loop {
     const writer_state st = w_.state.load(std::memory_order_seq_cst);
     if (st == writer_state::kOpen) return std::nullopt;
     if (st == writer_state::kFailed) return false;
-    // Zero budget means every accepted frame is written and no producer
-    // can still push.
-    if (w_.budget.frames() == 0) {
+    // Zero budget and no express slot taken means every accepted frame is
+    // written and no producer can still push.
+    if (w_.budget.frames() == 0 && w_.express.pending() == 0) {
       w_.finish_clean();
       return true;
     }
@@ -141,6 +188,11 @@ class drain_loop {
         }
       }
       if (!got) {
+        batch_.pop_back();
+        return false;
+      }
+      if (!slot.valid()) {  // a wake token: end the batch, the express frames go next
+        w_.express.wake_consumed();
         batch_.pop_back();
         return false;
       }
@@ -190,6 +242,8 @@ class drain_loop {
   std::size_t batch_done_ = 0;  // bytes of batch_ the sink has taken
   std::vector<const_buffer> gather_;
   std::vector<std::byte> staging_;  // coalescing batchers only
+  std::vector<F> express_batch_;    // the express frames being written
+  std::size_t express_done_ = 0;    // bytes of express_batch_ the sink has taken
 
   // The Observer and its per-batch timing; empty for no_observer.
   [[no_unique_address]] batch_observation<O> observation_;

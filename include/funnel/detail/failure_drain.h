@@ -49,6 +49,7 @@ void drain_as_lost(writer_shared<Q, B>& w, std::vector<typename Q::value_type>& 
   F f;
   for (;;) {
     while (w.queue.try_pop(f)) {
+      if (!f.valid()) continue;  // an express wake token (express_lane.h), not a frame
       ++lost;
       w.budget.release(1, f.size());
       f = F();
@@ -58,6 +59,36 @@ void drain_as_lost(writer_shared<Q, B>& w, std::vector<typename Q::value_type>& 
   }
   w.bump(w.frames_lost, lost);
   w.wake_everyone();
+}
+
+// The same for the express lane (express_lane.h): `batch` is the express
+// batch being written, of which the sink took `batch_done` bytes; then every
+// frame still in the lane, until no producer holds a slot. Call it before
+// drain_as_lost(), which wakes everyone.
+template <class Q, class B>
+void drain_express_as_lost(writer_shared<Q, B>& w, std::vector<typename Q::value_type>& batch,
+                           std::size_t batch_done) noexcept {
+  using F = typename Q::value_type;
+  std::uint64_t written = 0, lost = 0;
+  std::size_t end = 0;
+  for (const F& f : batch) {
+    end += f.size();
+    ++(end <= batch_done ? written : lost);
+  }
+  w.express.release(batch.size());
+  batch.clear();
+  for (;;) {
+    // No allocation: batch has express_capacity reserved (drain_loop.h).
+    const std::size_t n = w.express.take_all(batch);
+    batch.clear();
+    lost += n;
+    w.express.release(n);
+    if (w.express.pending() == 0) break;
+    std::this_thread::yield();  // a producer is between its slot and its push
+  }
+  w.bump(w.frames_written, written);
+  w.bump(w.express_frames, written);
+  w.bump(w.frames_lost, lost);
 }
 
 }  // namespace funnel::detail

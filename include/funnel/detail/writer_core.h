@@ -73,6 +73,11 @@ class writer_core {
   void start() {
     absl::Status s = validate_options(shared_.options);
     if (s.ok() && kByteQueue) s = validate_ring_options(shared_.options);  // ring_admission.h
+    if (s.ok() && kByteQueue && shared_.options.route_urgent) {
+      s = absl::InvalidArgumentError(
+          "invalid writer_options: route_urgent needs a frame queue; a byte queue (byte_ring) "
+          "has no express lane");
+    }
     if (s.ok() && shared_.queue.capacity() < shared_.options.max_pending_frames) {
       s = absl::InvalidArgumentError(absl::StrCat(
           "the Queue's capacity() ", shared_.queue.capacity(), " is below max_pending_frames ",
@@ -98,15 +103,24 @@ class writer_core {
     if constexpr (kByteQueue) {
       return ring_send(shared_, frame, may_wait);
     } else {
+      if constexpr (urgent_frame<frame_type>) {
+        if (shared_.options.route_urgent && frame.valid() && frame.urgent()) {
+          return admit_express(shared_, frame, may_wait);
+        }
+      }
       return admit(shared_, frame, may_wait);
     }
+  }
+  // The express lane (express_lane.h, admission.h); frame queues only.
+  absl::Status send_express(frame_type& frame, bool may_wait) requires(!kByteQueue) {
+    return admit_express(shared_, frame, may_wait);
   }
   std::size_t pending_count() const noexcept {
     if constexpr (kByteQueue) {
       const std::uint64_t accepted = shared_.accepted(), done = shared_.processed();
       return accepted > done ? accepted - done : 0;
     } else {
-      return shared_.budget.frames();
+      return shared_.budget.frames() + shared_.express.pending();
     }
   }
   bool is_backpressure_active() const noexcept {

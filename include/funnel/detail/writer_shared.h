@@ -19,7 +19,8 @@
 // (seq_cst) and the writer thread then reads the budget (seq_cst). So either
 // the producer sees "not open" and gives its budget back, or the writer sees
 // the producer's budget and waits for its frame: no accepted frame is ever
-// left behind uncounted.
+// left behind uncounted. The express lane's slots (express_lane.h) take part
+// the same way as the budget.
 //
 // Accounting: a frame is counted accepted before it is pushed (byte queues:
 // committed), so flush() covers frames still being pushed, and uncounted if
@@ -45,6 +46,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "funnel/concepts.h"
+#include "funnel/detail/express_lane.h"
 #include "funnel/detail/pending_budget.h"
 #include "funnel/detail/ring_words.h"
 #include "funnel/event_count.h"
@@ -61,7 +63,7 @@ enum class writer_state : std::uint8_t {
 };
 
 // The writer's Queue, built from the options: a frame queue holds
-// max(queue_capacity, max_pending_frames) frames; a byte queue holds
+// max(queue_capacity, max_pending_frames) frames (+ 1 with an express lane); a byte queue holds
 // max_pending_bytes bytes (0: its default) in at most max_pending_frames
 // records (out-of-range values get a tiny ring; start() reports them).
 template <class Q>
@@ -71,7 +73,8 @@ Q make_queue(const writer_options& o) {
         o.max_pending_frames <= ring::kMaxRecords && o.max_pending_bytes <= ring::kMaxBytes;
     return fits ? Q(o.max_pending_bytes, o.max_pending_frames) : Q(2, 2);
   } else {
-    return Q(std::max(o.queue_capacity, o.max_pending_frames));
+    // + 1: the express lane's wake token (express_lane.h), at most one queued.
+    return Q(std::max(o.queue_capacity, o.max_pending_frames) + (o.express_capacity != 0 ? 1 : 0));
   }
 }
 
@@ -219,6 +222,7 @@ struct writer_shared {
     s.batches = batches.load(std::memory_order_relaxed);
     s.write_calls = write_calls.load(std::memory_order_relaxed);
     s.partial_writes = partial_writes.load(std::memory_order_relaxed);
+    s.express_frames = express_frames.load(std::memory_order_relaxed);
     s.backpressure_waits = backpressure_waits.load(std::memory_order_relaxed);
     s.backpressure_timeouts = backpressure_timeouts.load(std::memory_order_relaxed);
     s.frames_lost = frames_lost.load(std::memory_order_relaxed);
@@ -252,6 +256,11 @@ struct writer_shared {
   // Wakes flush() and close() callers after each batch and when the writer
   // stops.
   alignas(kCacheLine) event_count progress;
+  // The express lane (express_lane.h): frame queues only (byte queues get a
+  // disabled one). Its pending count joins the shutdown handshake beside the
+  // budget; express_frames is written by the writer thread only (bump).
+  express_lane<frame_type> express{byte_queue<Q> ? 0 : options.express_capacity};
+  std::atomic<std::uint64_t> express_frames{0};
 };
 
 }  // namespace funnel::detail

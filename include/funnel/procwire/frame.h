@@ -208,6 +208,13 @@ class outbound_frame {
     }
     return r;
   }
+  // The Frame concept's optional urgent(): true for ABORT (method_id 0xFFFF)
+  // and acknowledgements (flag bit 5, kAck), the control frames that
+  // writer_options::route_urgent sends through the express lane.
+  bool urgent() const noexcept {
+    return (header_[0] == std::byte{0xFF} && header_[1] == std::byte{0xFF}) ||
+           (header_[2] & std::byte{frame_flags::kAck}) != std::byte{0};
+  }
   // False for a default-constructed or moved-from object (method_id 0 is never
   // valid on the wire).
   bool valid() const noexcept { return header_[0] != std::byte{0} || header_[1] != std::byte{0}; }
@@ -221,6 +228,7 @@ class outbound_frame {
 };
 
 static_assert(check_frame<outbound_frame>());
+static_assert(urgent_frame<outbound_frame>);
 
 }  // namespace funnel::inline procwire
 
