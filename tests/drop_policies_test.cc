@@ -332,6 +332,21 @@ TEST(DropRace, OldestOverBoostQueue) {
   race_producers_and_close<boost_lockfree_queue<outbound_frame>, oldest>();
 }
 
+// The example of docs/policies.md ("drop policies"), as written there.
+TEST(DropPolicies, DocsExampleCompilesAndRuns) {
+  std::atomic<std::uint64_t> dropped_ids{0};
+  funnel::drop_oldest_backpressure on_drop([&](const funnel::outbound_frame& f) {
+    dropped_ids.fetch_add(f.header().request_id, std::memory_order_relaxed);
+  });
+  funnel::basic_writer<funnel::mutex_queue<funnel::outbound_frame>, funnel::memory_sink,
+                       decltype(on_drop), funnel::count_batcher>
+      w(funnel::memory_sink{}, {}, std::move(on_drop));
+  ASSERT_TRUE(w.handle().send(make_frame(7, "x")).ok());
+  ASSERT_TRUE(w.close().ok());
+  EXPECT_EQ(dropped_ids.load(), 0u);  // nothing was dropped under the default bound
+  EXPECT_EQ(w.stats().frames_written, 1u);
+}
+
 TEST(DropPolicies, ModelTheBackpressureConcept) {
   static_assert(backpressure<drop_newest_backpressure<>>);
   static_assert(backpressure<drop_oldest_backpressure<log_drops>>);
