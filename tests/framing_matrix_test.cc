@@ -136,7 +136,9 @@ TYPED_TEST(FramingMatrix, DeliversEveryFrameOnceInPerProducerOrderByteForByte) {
 
   absl::StatusOr<std::vector<bytes>> got = decode(out->contents());
   ASSERT_TRUE(got.ok()) << got.status();
-  if constexpr (!kDrops) ASSERT_EQ(got->size(), static_cast<std::size_t>(kProducers * kFrames));
+  if constexpr (!kDrops) {
+    ASSERT_EQ(got->size(), static_cast<std::size_t>(kProducers * kFrames));
+  }
   std::vector<int> next(kProducers, 0);
   for (const bytes& b : *got) {
     const auto [t, i] = ids(b.as_string_view());

@@ -206,7 +206,9 @@ TYPED_TEST(Matrix, DeliversEveryFrameOnceInPerProducerOrderWithinTheBound) {
   EXPECT_EQ(st.frames_written, got.size());
   EXPECT_EQ(st.frames_written + st.frames_dropped, st.frames_accepted);
   EXPECT_EQ(st.frames_lost, 0u);
-  if constexpr (!TestFixture::kDrops) EXPECT_EQ(st.frames_dropped, 0u);
+  if constexpr (!TestFixture::kDrops) {
+    EXPECT_EQ(st.frames_dropped, 0u);
+  }
 }
 
 TYPED_TEST(Matrix, BoundIsExactAndSendTimesOut) {
@@ -274,7 +276,9 @@ TYPED_TEST(Matrix, FailureIsReportedAndEveryFrameAccountedFor) {
   EXPECT_EQ(st.frames_written, 0u);
   EXPECT_EQ(st.frames_accepted, ok);
   EXPECT_EQ(st.frames_lost + st.frames_dropped, ok);  // drops: at most the probes
-  if constexpr (!TestFixture::kDrops) EXPECT_EQ(st.frames_dropped, 0u);
+  if constexpr (!TestFixture::kDrops) {
+    EXPECT_EQ(st.frames_dropped, 0u);
+  }
   EXPECT_TRUE(this->received().empty());
 }
 
