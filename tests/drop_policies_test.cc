@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -243,6 +244,88 @@ TYPED_TEST(DropOldest, DropsTheNewFrameWhenNothingCanBeEvicted) {
   const writer_stats st = w.stats();
   EXPECT_EQ(st.frames_accepted, 2u);
   EXPECT_EQ(st.frames_dropped, 1u);
+}
+
+// Queue::try_evict on its own: the oldest frame the writer has not taken,
+// never one try_pop also returns, from many threads at once.
+TYPED_TEST(DropOldest, TryEvictTakesTheOldestQueuedFrame) {
+  TypeParam q(4);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    outbound_frame f = make_frame(i, "q");
+    ASSERT_TRUE(q.try_push(f));
+  }
+  outbound_frame f = make_frame(9, "full");
+  EXPECT_FALSE(q.try_push(f));
+  outbound_frame out;
+  ASSERT_TRUE(q.try_evict(out));
+  EXPECT_EQ(out.header().request_id, 0u);
+  ASSERT_TRUE(q.try_push(f));  // the evicted slot is free again
+  ASSERT_TRUE(q.try_pop(out));
+  EXPECT_EQ(out.header().request_id, 1u);
+  std::vector<std::uint32_t> rest;
+  if constexpr (std::is_same_v<TypeParam, mutex_queue<outbound_frame>>) {
+    // The pop swapped every queued frame to the writer's side: past eviction.
+    EXPECT_FALSE(q.try_evict(out));
+    rest = {2, 3, 9};
+  } else {
+    ASSERT_TRUE(q.try_evict(out));
+    EXPECT_EQ(out.header().request_id, 2u);
+    rest = {3, 9};
+  }
+  std::vector<std::uint32_t> popped;
+  while (q.try_pop(out)) popped.push_back(out.header().request_id);
+  EXPECT_EQ(popped, rest);
+  EXPECT_FALSE(q.try_evict(out));
+}
+
+TYPED_TEST(DropOldest, TryEvictRacesPopsAndPushesAndLosesNothing) {
+  constexpr int kProducers = 3, kEvictors = 2;
+  const int kFrames = kTsan ? 500 : 5000;
+  TypeParam q(8);
+  std::atomic<int> producers_left{kProducers};
+  std::atomic<std::uint64_t> evicted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kProducers; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kFrames; ++i) {
+        outbound_frame f = make_frame(static_cast<std::uint32_t>((t << 24) | i), "p");
+        while (!q.try_push(f)) std::this_thread::yield();
+      }
+      producers_left.fetch_sub(1,
+                               std::memory_order_release);  // release: pairs with the loads below
+    });
+  }
+  for (int e = 0; e < kEvictors; ++e) {
+    threads.emplace_back([&] {
+      outbound_frame f;
+      while (producers_left.load(std::memory_order_acquire) > 0) {
+        if (q.try_evict(f)) {
+          EXPECT_TRUE(f.valid());
+          evicted.fetch_add(1, std::memory_order_relaxed);  // relaxed: a test count
+        }
+        std::this_thread::yield();
+      }
+    });
+  }
+  // This thread is the writer: popped frames stay in order per producer.
+  std::vector<int> last(kProducers, -1);
+  std::uint64_t popped = 0;
+  outbound_frame f;
+  for (;;) {
+    const bool done = producers_left.load(std::memory_order_acquire) == 0;
+    while (q.try_pop(f)) {
+      const int t = static_cast<int>(f.header().request_id >> 24);
+      const int i = static_cast<int>(f.header().request_id & 0xFFFFFF);
+      ASSERT_GT(i, last[t]);
+      last[t] = i;
+      ++popped;
+    }
+    if (done) break;
+    std::this_thread::yield();
+  }
+  for (std::thread& t : threads) t.join();
+  while (q.try_pop(f)) ++popped;
+  EXPECT_EQ(popped + evicted.load(), static_cast<std::uint64_t>(kProducers * kFrames));
 }
 
 // Many producers, a tiny bound, a sink that keeps up only now and then, and
