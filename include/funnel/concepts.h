@@ -269,11 +269,12 @@ enum class overflow_action {
 template <class B>
 inline constexpr overflow_action overflow_of = overflow_action::wait;
 template <class B>
-requires requires { B::overflow; }
+requires requires {
+  { B::overflow } -> std::convertible_to<overflow_action>;
+}
 inline constexpr overflow_action overflow_of<B> = B::overflow;
 template <class B>
-concept dropping_backpressure = overflow_of<B>
-!= overflow_action::wait;
+concept dropping_backpressure = (overflow_of<B> != overflow_action::wait);
 // The default on_drop callable of the drop policies: does nothing.
 struct ignore_drops {
   template <class F>
