@@ -128,20 +128,34 @@ TYPED_TEST(FramingMatrix, DeliversEveryFrameOnceInPerProducerOrderByteForByte) {
   ASSERT_TRUE(w.close().ok());
   done.store(true, std::memory_order_release);
   sampler.join();
-  EXPECT_LE(max_seen.load(), 8u);
+  // Drop policies: a byte ring's pending_count() may count a drop being
+  // counted for an instant per producer, and frames may be dropped: what is
+  // written is then an in-order subsequence per producer.
+  constexpr bool kDrops = testing_internal::kDrops<typename TypeParam::backpressure_type>;
+  EXPECT_LE(max_seen.load(), kDrops ? 8u + kProducers : 8u);
 
   absl::StatusOr<std::vector<bytes>> got = decode(out->contents());
   ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->size(), static_cast<std::size_t>(kProducers * kFrames));
+  if constexpr (!kDrops) {
+    ASSERT_EQ(got->size(), static_cast<std::size_t>(kProducers * kFrames));
+  }
   std::vector<int> next(kProducers, 0);
   for (const bytes& b : *got) {
     const auto [t, i] = ids(b.as_string_view());
     ASSERT_TRUE(t >= 0 && t < kProducers) << t;
-    ASSERT_EQ(i, next[t]++) << "producer " << t << " out of order";
+    if constexpr (kDrops) {
+      ASSERT_GE(i, next[t]) << "producer " << t << " out of order";
+      next[t] = i + 1;
+    } else {
+      ASSERT_EQ(i, next[t]++) << "producer " << t << " out of order";
+    }
     ASSERT_EQ(b.as_string_view(), body(t, i)) << "producer " << t << " frame " << i;
   }
-  EXPECT_EQ(w.stats().frames_written, static_cast<std::uint64_t>(kProducers * kFrames));
-  EXPECT_EQ(w.stats().frames_lost, 0u);
+  const writer_stats st = w.stats();
+  EXPECT_EQ(st.frames_accepted, static_cast<std::uint64_t>(kProducers * kFrames));
+  EXPECT_EQ(st.frames_written, got->size());
+  EXPECT_EQ(st.frames_written + st.frames_dropped, st.frames_accepted);
+  EXPECT_EQ(st.frames_lost, 0u);
 }
 
 }  // namespace

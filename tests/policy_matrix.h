@@ -1,15 +1,18 @@
 // tests/policy_matrix.h
 // -----------------------------------------------------------------------------
 // The policy matrix the typed matrix tests share: every shipped queue (over
-// frame type F, the byte ring included) x backpressure x batcher, as policy_set types with a sink S,
-// built with Hana's cartesian_product; and the retrying send that lets a
-// fail-fast policy take part. Used by matrix_test.cc (procwire frames) and
-// framing_matrix_test.cc (length-prefixed and raw frames).
+// frame type F, the byte ring included) x backpressure x batcher, as policy_set types with a sink
+// S, built with Hana's cartesian_product, plus the drop policies (drop_newest with every queue,
+// drop_oldest with the queues that can evict); the retrying send that lets a fail-fast policy take
+// part; and `kDrops<B>`, which tells the suites to accept dropped frames (an in-order subsequence
+// per producer, accepted == written + dropped) for the drop policies only. Used by matrix_test.cc
+// (procwire frames) and framing_matrix_test.cc (length-prefixed and raw frames).
 #ifndef FUNNEL_TESTS_POLICY_MATRIX_H_
 #define FUNNEL_TESTS_POLICY_MATRIX_H_
 
 #include <boost/hana/at.hpp>
 #include <boost/hana/cartesian_product.hpp>
+#include <boost/hana/concat.hpp>
 #include <boost/hana/length.hpp>
 #include <boost/hana/transform.hpp>
 #include <boost/hana/tuple.hpp>
@@ -20,7 +23,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "funnel/concepts.h"  // dropping_backpressure
 #include "funnel/policies/backpressure/condvar_backpressure.h"
+#include "funnel/policies/backpressure/drop_newest_backpressure.h"
+#include "funnel/policies/backpressure/drop_oldest_backpressure.h"
 #include "funnel/policies/backpressure/fail_fast_backpressure.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/backpressure/spin_backpressure.h"
@@ -52,27 +58,43 @@ constexpr auto policy_matrix() {
   namespace hana = boost::hana;
   // The byte ring sends frames of 512 bytes and more by reference, so both
   // of its paths (copied in, moved in) run in every combination.
-  constexpr auto queues =
-      hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>,
-                    byte_ring<F, byte_ring_config{.by_reference_above = 512}>>;
+  constexpr auto queues = hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>,
+                                        byte_ring<F, byte_ring_config{.by_reference_above = 512}>>;
   constexpr auto backpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
                                                condvar_backpressure, fail_fast_backpressure>;
   constexpr auto batchers =
       hana::tuple_t<count_batcher, byte_batcher_2k, linger_1ms, coalescing_batcher>;
-  constexpr auto combos = hana::transform(
-      hana::cartesian_product(hana::make_tuple(queues, backpressures, batchers)), [](auto c) {
-        using Q = typename decltype(+hana::at_c<0>(c))::type;
-        using B = typename decltype(+hana::at_c<1>(c))::type;
-        using Bt = typename decltype(+hana::at_c<2>(c))::type;
-        return hana::type_c<policy_set<Q, S, B, Bt>>;
-      });
-  static_assert(hana::length(combos) == hana::size_c<64>);
+  // drop_oldest needs a Queue with try_evict (the others fail to compile,
+  // tests/compile_fail/drop_oldest_with_mpsc_ring.cc).
+  constexpr auto evicting_queues = hana::tuple_t<mutex_queue<F>, boost_lockfree_queue<F>>;
+  constexpr auto as_policy_set = [](auto c) {
+    using Q = typename decltype(+hana::at_c<0>(c))::type;
+    using B = typename decltype(+hana::at_c<1>(c))::type;
+    using Bt = typename decltype(+hana::at_c<2>(c))::type;
+    return hana::type_c<policy_set<Q, S, B, Bt>>;
+  };
+  constexpr auto combos = hana::concat(
+      hana::concat(
+          hana::transform(
+              hana::cartesian_product(hana::make_tuple(queues, backpressures, batchers)),
+              as_policy_set),
+          hana::transform(hana::cartesian_product(hana::make_tuple(
+                              queues, hana::tuple_t<drop_newest_backpressure<>>, batchers)),
+                          as_policy_set)),
+      hana::transform(hana::cartesian_product(hana::make_tuple(
+                          evicting_queues, hana::tuple_t<drop_oldest_backpressure<>>, batchers)),
+                      as_policy_set));
+  static_assert(hana::length(combos) == hana::size_c<64 + 16 + 8>);
   return hana::unpack(combos, [](auto... t) {
     return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
   });
 }
 template <class F, class S>
 using policy_matrix_types = typename decltype(policy_matrix<F, S>())::type;
+
+// True for the drop policies: the suites then accept dropped frames.
+template <class B>
+inline constexpr bool kDrops = dropping_backpressure<B>;
 
 // Sends `f`, retrying while a fail-fast policy (or a timed-out wait) says
 // "full"; any other status is returned.

@@ -59,8 +59,10 @@
 // frames accepted but not completely written are counted in
 // stats().frames_lost and in the message close() returns. Nothing accepted
 // disappears uncounted: after close(), frames_accepted == frames_written +
-// frames_lost. A policy that throws on the writer thread fails the writer the
-// same way with Internal naming what(); the process lives on.
+// frames_lost + frames_dropped (drops: drop_newest_/drop_oldest_backpressure,
+// whose full-bound sends return OK and drop a frame before any batch). A
+// policy that throws on the writer thread fails the writer the same way with
+// Internal naming what(); the process lives on.
 //
 // Allocation: the writer reserves its batch and gather buffers once, from
 // Batcher::max_frames_hint(); the steady state allocates nothing per frame or
@@ -100,7 +102,7 @@ class basic_writer_handle {
 
   // Queues `frame`, waiting as the Backpressure policy says while the pending
   // bound is reached. OK: the frame was accepted and will be written or
-  // counted as lost. Errors:
+  // counted as lost (or, with a drop policy, as dropped). Errors:
   //   InvalidArgument    the frame is empty (default-constructed or moved
   //                      from), or alone exceeds max_pending_bytes;
   //   DeadlineExceeded   still no budget after options.backpressure_timeout;

@@ -66,6 +66,15 @@ namespace funnel {
 //                             still accepted (basic_writer decides who may
 //                             push; the queue only has to wake the reader).
 //   q.capacity() -> size_t    any thread.
+// Optional member (needed by drop_oldest_backpressure, checked when used):
+//   q.try_evict(f) -> bool    any producer thread, CONCURRENTLY with try_pop
+//                             on the writer thread and with other try_evict
+//                             and try_push calls. Moves the oldest frame the
+//                             writer has not taken yet into `f`, or returns
+//                             false when there is none. Never blocks (beyond
+//                             a short lock). An evicted frame is never seen by
+//                             try_pop. Models: mutex_queue, boost_lockfree_queue;
+//                             mpsc_ring and byte_ring have a single consumer.
 // Order: frames pushed by one producer are popped in push order (FIFO per
 // producer); frames of different producers are interleaved in some order.
 // The writer may push an empty (default-constructed) frame, the express
@@ -104,6 +113,10 @@ concept queue_has_close = requires(Q& q) {
 template <class Q>
 concept queue_has_capacity = requires(const Q& q) {
   { q.capacity() } -> std::convertible_to<std::size_t>;
+};
+template <class Q>
+concept queue_with_evict = queue_has_value_type<Q> && requires(Q& q, typename Q::value_type& f) {
+  { q.try_evict(f) } -> std::same_as<bool>;
 };
 template <class Q>
 concept queue =
@@ -221,8 +234,10 @@ concept cancellable_sink = sink<S> && requires(S& s) {
 //
 // Required expressions, for `B b`, `absl::FunctionRef<bool()> ready`,
 // `absl::Time d`:
-//   B is default-constructible and move-constructible (the writer moves
-//   the policy object it is given into place).
+//   B is move-constructible (the writer moves the policy object it is given
+//   into place). Only basic_writer's default constructor argument
+//   (`Backpressure{}`) needs it default-constructible too; a policy holding
+//   a capturing callable is passed in explicitly.
 //   b.wait(ready, d) -> bool   producer, concurrently from many threads.
 //       Calls `ready()` until it returns true (then returns true) or until `d`
 //       has passed (then returns false). Calls it at least once. `ready()`
@@ -246,8 +261,43 @@ concept cancellable_sink = sink<S> && requires(S& s) {
 //                              call) follows; a policy must wake its waiters
 //                              at least when l.frames == 0.
 //
+// Optional members (an overflow policy instead of waiting):
+//   B::overflow                `static constexpr funnel::overflow_action`;
+//                              without it, `wait`. With drop_newest or
+//                              drop_oldest, admission never calls wait():
+//                              when the budget is full it drops a frame
+//                              (see overflow_action) and the send returns OK.
+//   b.on_drop(f)               producer, concurrently from many threads:
+//                              told about each frame it drops (`const F&`),
+//                              on the producer thread that drops it, after
+//                              the drop is counted in writer_stats.
+//
 // Models: sleep_backpressure, spin_backpressure, condvar_backpressure,
-// fail_fast_backpressure (policies/backpressure/).
+// fail_fast_backpressure, drop_newest_backpressure<OnDrop>,
+// drop_oldest_backpressure<OnDrop> (policies/backpressure/).
+//
+// What a producer does when the pending budget is full:
+enum class overflow_action {
+  wait,         // wait for budget as the policy's wait() says (the default)
+  drop_newest,  // drop the frame being sent (spdlog's discard_new)
+  drop_oldest,  // evict the oldest queued frame to admit it (spdlog's overrun_oldest);
+                // needs a Queue with try_evict
+};
+template <class B>
+inline constexpr overflow_action overflow_of = overflow_action::wait;
+template <class B>
+requires requires {
+  { B::overflow } -> std::convertible_to<overflow_action>;
+}
+inline constexpr overflow_action overflow_of<B> = B::overflow;
+template <class B>
+concept dropping_backpressure = (overflow_of<B> != overflow_action::wait);
+// The default on_drop callable of the drop policies: does nothing.
+struct ignore_drops {
+  template <class F>
+  void operator()(const F&) const noexcept {}
+};
+
 template <class B>
 concept backpressure_has_wait = requires(B& b, absl::FunctionRef<bool()> ready, absl::Time d) {
   { b.wait(ready, d) } -> std::same_as<bool>;
@@ -258,7 +308,7 @@ concept backpressure_has_notify = requires(B& b) {
 };
 template <class B>
 concept backpressure =
-    std::default_initializable<B> && backpressure_has_wait<B> && backpressure_has_notify<B>;
+    std::move_constructible<B> && backpressure_has_wait<B> && backpressure_has_notify<B>;
 
 // What is still pending after the writer released a batch's budget (the
 // argument of the optional Backpressure::notify(level) hook). Frame queues:

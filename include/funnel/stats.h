@@ -6,7 +6,9 @@
 // Each counter is individually exact; a snapshot taken while the writer runs
 // is not a consistent cut across counters (they are read one by one). After
 // close() returns, the snapshot is final and
-//   accepted == frames_written + frames_lost.
+//   accepted == frames_written + frames_lost + frames_dropped
+// (frames_dropped is zero unless a drop policy is used:
+// drop_newest_backpressure, drop_oldest_backpressure).
 #ifndef FUNNEL_STATS_H_
 #define FUNNEL_STATS_H_
 
@@ -25,6 +27,7 @@ struct writer_stats {
   std::uint64_t backpressure_waits = 0;     // sends that had to wait for budget
   std::uint64_t backpressure_timeouts = 0;  // sends that gave up (DeadlineExceeded)
   std::uint64_t frames_lost = 0;            // accepted, never completely written (writer failed)
+  std::uint64_t frames_dropped = 0;         // accepted, dropped by a drop policy before any batch
   // A gauge, not a counter: threads inside flush() or close() waiting for
   // the writer at the moment of the snapshot.
   std::uint64_t flush_waiters = 0;

@@ -49,8 +49,9 @@
 // (48 bytes) into its slot, and the event count's fast path (a fence and a
 // relaxed load). A pop is the mirror image.
 //
-// Thread-safety: try_push from any number of threads; try_pop and pop_wait
-// from one thread at a time (the writer); close and capacity from anywhere.
+// Thread-safety: try_push and try_evict from any number of threads; try_pop
+// and pop_wait from one thread at a time (the writer); close and capacity
+// from anywhere.
 //
 // Memory ordering: slot ownership travels with its index. A producer writes
 // slot i, then pushes i onto `ready_`; Boost's push links the node with a
@@ -146,6 +147,11 @@ class boost_lockfree_queue {
     assert(ok && "boost_lockfree_queue: free list has a node for every slot");
     return true;
   }
+
+  // Any thread, concurrently with try_pop (drop_oldest_backpressure):
+  // boost::lockfree::queue is multi-consumer, so a producer may pop `ready_`
+  // exactly as the writer does, with the same slot hand-off.
+  bool try_evict(F& out) noexcept { return try_pop(out); }
 
   bool pop_wait(F& out, absl::Time deadline) {
     bool got = false;

@@ -25,8 +25,9 @@
 // and one relaxed store (the pop count); a pop that finds it drained takes
 // the lock once and swaps the vectors (three pointers).
 //
-// Thread-safety: try_push from any number of threads; try_pop and pop_wait
-// from one thread at a time (the writer); close and capacity from anywhere.
+// Thread-safety: try_push and try_evict from any number of threads; try_pop
+// and pop_wait from one thread at a time (the writer); close and capacity
+// from anywhere.
 //
 // Memory ordering: frames are published by `mu_`: a producer appends under
 // it and the writer swaps under it, so the append happens-before the swap
@@ -86,12 +87,26 @@ class mutex_queue {
   bool try_push(F& frame) {
     absl::MutexLock lock(&mu_);
     // Relaxed: a count only (see "Memory ordering"); stale means fuller.
-    if (pushed_ - popped_.load(std::memory_order_relaxed) >= capacity_) return false;
+    if (pushed_ - evicted_ - popped_.load(std::memory_order_relaxed) >= capacity_) return false;
     shared_.push_back(std::move(frame));  // within the reserve: no allocation
     ++pushed_;
     // Only a sleeping writer is signalled; it set the flag under mu_ before
     // waiting, so it cannot miss this append.
     if (consumer_waiting_) cv_.Signal();
+    return true;
+  }
+
+  // Any thread, concurrently with the writer's pops (drop_oldest_backpressure):
+  // moves the oldest frame of the shared vector into `out`. Frames the writer
+  // already swapped to its private vector are past eviction. Cost: a lock
+  // and an erase at the front, O(frames in the shared vector) moves, paid
+  // only by a producer that meets a full bound.
+  bool try_evict(F& out) {
+    absl::MutexLock lock(&mu_);
+    if (shared_.empty()) return false;
+    out = std::move(shared_.front());
+    shared_.erase(shared_.begin());  // moves within the reserve: no allocation
+    ++evicted_;
     return true;
   }
 
@@ -165,6 +180,7 @@ class mutex_queue {
   absl::CondVar cv_;
   std::vector<F> shared_ ABSL_GUARDED_BY(mu_);
   std::uint64_t pushed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::uint64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;  // taken out by try_evict
   bool consumer_waiting_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -6,7 +6,8 @@
 // (`admit_express`: the same into the express lane, express_lane.h). A
 // frame is refused if empty or alone above the byte bound; otherwise it takes
 // pending budget (exact CAS admission, see pending_budget.h), waiting as the
-// Backpressure policy says, re-checks the state (the producer half of the
+// Backpressure policy says (or, for a drop policy, drops a frame: see
+// overflow.h), re-checks the state (the producer half of the
 // shutdown handshake, see writer_shared.h), is counted accepted and pushed.
 //
 // Thread-safety: any number of producers at once, concurrently with the owner
@@ -20,11 +21,13 @@
 
 #include <atomic>
 #include <cstddef>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "funnel/detail/overflow.h"  // drop_new, make_room
 #include "funnel/detail/writer_shared.h"
 
 namespace funnel::detail {
@@ -86,11 +89,16 @@ absl::Status admit(writer_shared<Q, B>& w, typename Q::value_type& frame, bool m
                      " on its own; frame rejected"));
   }
   if (!w.budget.try_acquire(cost)) {
-    if (!may_wait) {
+    if constexpr (overflow_of<B> == overflow_action::drop_newest) {
+      return drop_new(w, frame);  // send() and try_send() alike
+    } else if constexpr (overflow_of<B> == overflow_action::drop_oldest) {
+      if (std::optional<absl::Status> s = make_room(w, frame, cost)) return *s;
+    } else if (!may_wait) {
       return absl::ResourceExhaustedError(
           absl::StrCat("backpressure: ", w.pending_text(), "; frame rejected"));
+    } else if (absl::Status s = wait_for_budget(w, cost); !s.ok()) {
+      return s;
     }
-    if (absl::Status s = wait_for_budget(w, cost); !s.ok()) return s;
   }
   // Shutdown handshake, producer half: seq_cst, after the seq_cst budget RMW.
   if (w.state.load(std::memory_order_seq_cst) != writer_state::kOpen) {

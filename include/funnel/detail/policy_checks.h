@@ -47,8 +47,6 @@ consteval bool check_policies() {
   static_assert(sink_has_write<S>,
                 "funnel: the Sink policy needs `absl::StatusOr<std::size_t> "
                 "write(std::span<const funnel::const_buffer>)`");
-  static_assert(std::default_initializable<B>,
-                "funnel: the Backpressure policy must be default-constructible");
   static_assert(std::move_constructible<B>,
                 "funnel: the Backpressure policy must be move-constructible");
   static_assert(backpressure_has_wait<B>,
@@ -56,6 +54,19 @@ consteval bool check_policies() {
                 "absl::Time)`");
   static_assert(backpressure_has_notify<B>,
                 "funnel: the Backpressure policy needs `void notify()`");
+  if constexpr (overflow_of<B> == overflow_action::drop_oldest) {
+    static_assert(
+        queue_with_evict<Q>,
+        "funnel: drop_oldest_backpressure needs a Queue with `bool try_evict(value_type&)` "
+        "callable from producers (mutex_queue, boost_lockfree_queue); mpsc_ring has a "
+        "single consumer and byte_ring frees space in order, so neither can evict: use "
+        "drop_newest_backpressure with them");
+  }
+  if constexpr (dropping_backpressure<B>) {
+    static_assert(
+        requires(B & b, const typename Q::value_type& f) { b.on_drop(f); },
+        "funnel: a drop Backpressure policy needs `void on_drop(const value_type&)`");
+  }
   static_assert(std::copy_constructible<Bt>, "funnel: the Batcher policy must be copyable");
   static_assert(batcher_has_admits<Bt>,
                 "funnel: the Batcher policy needs `bool admits(const batch_stats&, std::size_t) "

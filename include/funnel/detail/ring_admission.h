@@ -8,7 +8,8 @@
 //               producer half of the shutdown handshake: the reservation is
 //               the seq_cst RMW), counts the frame accepted, copies its wire
 //               ranges in (or moves the frame object in, by reference) and
-//               commits;
+//               commits; under drop_newest_backpressure a full ring drops
+//               the frame instead (overflow.h);
 //   ring_claim  the same up to the reservation, for a claim the caller fills
 //               (funnel/claim.h), then commit_claim / abort_claim.
 // A reservation refused after the handshake becomes padding the writer
@@ -33,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/detail/admission.h"  // wait_to_take
+#include "funnel/detail/overflow.h"   // drop_new
 #include "funnel/detail/ring_words.h"
 #include "funnel/detail/writer_shared.h"
 #include "funnel/options.h"
@@ -109,7 +111,14 @@ absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bo
   }
   typename Q::reservation r;
   const std::size_t n = by_reference ? Q::kFrameRecordBytes : size;
-  if (absl::Status s = ring_reserve(w, n, by_reference, may_wait, r); !s.ok()) return s;
+  if constexpr (overflow_of<B> == overflow_action::drop_newest) {
+    // A full ring drops the frame (overflow.h); ResourceExhausted is only "full".
+    absl::Status s = ring_reserve(w, n, by_reference, /*may_wait=*/false, r);
+    if (absl::IsResourceExhausted(s)) return drop_new(w, frame);
+    if (!s.ok()) return s;
+  } else if (absl::Status s = ring_reserve(w, n, by_reference, may_wait, r); !s.ok()) {
+    return s;
+  }
   w.queue.count_accepted();  // before the commit: see "Accounting" in writer_shared.h
   if (by_reference) {
     ::new (static_cast<void*>(w.queue.frame_at(w.queue.data(r)))) F(std::move(frame));
@@ -136,7 +145,10 @@ absl::Status ring_claim(writer_shared<Q, B>& w, std::size_t n, bool may_wait,
         w.queue.max_claim(), " (half of max_pending_bytes ", w.queue.max_bytes(),
         ": a claim is contiguous and may need padding at the wrap); use send() for it"));
   }
-  if (absl::Status s = ring_reserve(w, n, /*contiguous=*/true, may_wait, r); !s.ok()) return s;
+  // A claim on a full ring cannot be dropped (its frame is not written yet):
+  // under a drop policy it never waits and returns ResourceExhausted.
+  const bool wait = may_wait && !dropping_backpressure<B>;
+  if (absl::Status s = ring_reserve(w, n, /*contiguous=*/true, wait, r); !s.ok()) return s;
   w.queue.mark_claimed(r);
   return absl::OkStatus();
 }

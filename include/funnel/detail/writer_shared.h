@@ -26,7 +26,8 @@
 // committed), so flush() covers frames still being pushed, and uncounted if
 // the push does not happen; it stays in the pending budget (byte queues: in
 // the ring) until the writer has written it or counted it lost, so after the
-// thread ends accepted == written + lost.
+// thread ends accepted == written + lost + dropped. Drop policies count their
+// drops (frames_dropped, by producers) as overflow.h describes.
 //
 // Layout: producers write the budget (its own lines, see pending_budget.h);
 // the writer thread's counters share a line only with each other, away from
@@ -199,12 +200,14 @@ struct writer_shared {
     }
   }
 
-  // Frames the writer is done with, written or lost. Acquire: pairs with the
-  // release in bump(), so a caller that sees a frame processed also sees its
+  // Frames the writer is done with, written or lost, and frames dropped.
+  // Acquire: pairs with the release in bump() (and in the drop counts,
+  // overflow.h), so a caller that sees a frame processed also sees its
   // budget returned. (Waiters are woken through progress.)
   std::uint64_t processed() const noexcept {
     return frames_written.load(std::memory_order_acquire) +
-           frames_lost.load(std::memory_order_acquire);
+           frames_lost.load(std::memory_order_acquire) +
+           frames_dropped.load(std::memory_order_acquire);
   }
 
   // Writer-thread counters: one writer, so a load and a store, no RMW.
@@ -226,6 +229,7 @@ struct writer_shared {
     s.backpressure_waits = backpressure_waits.load(std::memory_order_relaxed);
     s.backpressure_timeouts = backpressure_timeouts.load(std::memory_order_relaxed);
     s.frames_lost = frames_lost.load(std::memory_order_relaxed);
+    s.frames_dropped = frames_dropped.load(std::memory_order_relaxed);
     s.flush_waiters = progress.waiters();
     return s;
   }
@@ -246,6 +250,10 @@ struct writer_shared {
   // Written by producers (relaxed fetch_add).
   std::atomic<std::uint64_t> backpressure_waits{0};
   std::atomic<std::uint64_t> backpressure_timeouts{0};
+  // Drop policies only (overflow.h): frames dropped, and producers between
+  // the handshake and the count of a dropped new frame.
+  std::atomic<std::uint64_t> frames_dropped{0};
+  std::atomic<std::uint32_t> dropping{0};
   // Written by the writer thread only (bump), on a line of their own.
   alignas(kCacheLine) std::atomic<std::uint64_t> frames_written{0};
   std::atomic<std::uint64_t> bytes_written{0};

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <exception>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,11 @@ void run_writer_thread(Shared& w, S& sink, Loop&& loop, DrainAsLost&& drain_as_l
     } catch (...) {  // documented: ignored; every frame is accounted for already
     }
   }
+  // The writer is not open any more: a producer still between the handshake
+  // and the count of a dropped frame (a few instructions, drop policies
+  // only) finishes before the counters become final (detail/overflow.h).
+  // seq_cst: the writer half of that handshake.
+  while (w.dropping.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   // Release: whoever sees `finished` sees every counter and state above.
   w.finished.store(true, std::memory_order_release);
   w.progress.notify_all();
