@@ -72,7 +72,13 @@ TYPED_TEST(ObserverMatrix, ReportsSumToStats) {
   for (std::thread& t : producers) t.join();
   ASSERT_TRUE(w.close().ok());
   const writer_stats s = w.stats();
-  EXPECT_EQ(s.frames_written, std::uint64_t{kProducers * kPerProducer});
+  // Every frame is written, or dropped by a drop policy (never lost here).
+  EXPECT_EQ(s.frames_accepted, std::uint64_t{kProducers * kPerProducer});
+  EXPECT_EQ(s.frames_written + s.frames_dropped, s.frames_accepted);
+  EXPECT_EQ(s.frames_lost, 0u);
+  if constexpr (!dropping_backpressure<typename TypeParam::backpressure_type>) {
+    EXPECT_EQ(s.frames_dropped, 0u);
+  }
   EXPECT_EQ(obs.c->reports, s.batches);
   EXPECT_EQ(obs.c->frames, s.frames_written);
   EXPECT_EQ(obs.c->bytes, s.bytes_written);

@@ -47,6 +47,10 @@ namespace funnel::testing_internal {
 struct linger_1ms : linger_batcher {
   linger_1ms() : linger_batcher({.max_frames = 32, .small = 4, .linger = absl::Milliseconds(1)}) {}
 };
+// condvar_backpressure with a low-water mark: waiters wake at half the bound.
+struct condvar_low_water : condvar_backpressure {
+  condvar_low_water() : condvar_backpressure({.low_water = 0.5}) {}
+};
 // A small byte bound so that batches really split.
 struct byte_batcher_2k : byte_batcher {
   byte_batcher_2k() : byte_batcher(2048) {}
@@ -60,8 +64,9 @@ constexpr auto policy_matrix() {
   // of its paths (copied in, moved in) run in every combination.
   constexpr auto queues = hana::tuple_t<mpsc_ring<F>, mutex_queue<F>, boost_lockfree_queue<F>,
                                         byte_ring<F, byte_ring_config{.by_reference_above = 512}>>;
-  constexpr auto backpressures = hana::tuple_t<sleep_backpressure, spin_backpressure,
-                                               condvar_backpressure, fail_fast_backpressure>;
+  constexpr auto backpressures =
+      hana::tuple_t<sleep_backpressure, spin_backpressure, condvar_backpressure,
+                    condvar_low_water, fail_fast_backpressure>;
   constexpr auto batchers =
       hana::tuple_t<count_batcher, byte_batcher_2k, linger_1ms, coalescing_batcher>;
   // drop_oldest needs a Queue with try_evict (the others fail to compile,
@@ -84,7 +89,7 @@ constexpr auto policy_matrix() {
       hana::transform(hana::cartesian_product(hana::make_tuple(
                           evicting_queues, hana::tuple_t<drop_oldest_backpressure<>>, batchers)),
                       as_policy_set));
-  static_assert(hana::length(combos) == hana::size_c<64 + 16 + 8>);
+  static_assert(hana::length(combos) == hana::size_c<80 + 16 + 8>);
   return hana::unpack(combos, [](auto... t) {
     return hana::type_c<::testing::Types<typename decltype(t)::type...>>;
   });
