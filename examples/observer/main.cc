@@ -13,8 +13,8 @@
 //
 // The observer lives inside the writer; the monitor keeps a copy, and copies
 // of a summary_observer share one state. Drops: the writer's
-// stats().frames_lost (accepted frames it could not write); once writer_stats
-// counts frames a drop policy discarded (frames_dropped), add those too.
+// stats().frames_dropped (discarded by a drop policy; the preset's policy
+// waits instead) plus frames_lost (accepted frames it could not write).
 //
 // Exit status: 0 when close() returned OK and the reader received every byte
 // the writer wrote; 1 otherwise.
@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
   const absl::Time start = absl::Now();
   std::thread monitor([&] {
     auto print = [&] {
-      absl::PrintF("%5.1fs  %s\n", absl::ToDoubleSeconds(absl::Now() - start),
-                   funnel::format_summary(summary.take_summary(), writer.stats().frames_lost));
+      const funnel::writer_stats st = writer.stats();  // drops: by a drop policy, or lost
+      absl::PrintF(
+          "%5.1fs  %s\n", absl::ToDoubleSeconds(absl::Now() - start),
+          funnel::format_summary(summary.take_summary(), st.frames_dropped + st.frames_lost));
       std::fflush(stdout);
     };
     while (!stop.WaitForNotificationWithTimeout(interval)) print();

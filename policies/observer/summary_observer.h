@@ -9,7 +9,7 @@
 //   funnel::summary_observer obs;                    // copies share one state
 //   funnel::basic_writer<Q, S, B, Bt, funnel::summary_observer> w(sink, o, {}, {}, obs);
 //   ...  // on a monitor thread, every 500 ms:
-//   std::puts(funnel::format_summary(obs.take_summary(), w.stats().frames_lost).c_str());
+//   std::puts(funnel::format_summary(obs.take_summary(), w.stats().frames_dropped).c_str());
 //
 // When to use: a periodic health line or metrics export for a long-running
 // writer (rates, p50/p99 write latency, producer waits). When not to: exact
