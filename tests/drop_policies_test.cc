@@ -193,6 +193,33 @@ TYPED_TEST(DropOldest, KeepsTheFreshestFrames) {
   EXPECT_EQ(st.frames_lost, 0u);
 }
 
+// The express lane's wake token travels in the bulk queue: eviction must
+// never take it for a frame (nor count it dropped), and the express frame
+// still goes out, ahead of the bulk frames queued after it.
+TYPED_TEST(DropOldest, NeverEvictsTheExpressWakeToken) {
+  drop_log log;
+  gated_sink sink;
+  using B = drop_oldest_backpressure<log_drops>;
+  basic_writer<TypeParam, gated_sink, B, count_batcher> w(sink, four_frames(), B(log_drops{&log}));
+  auto h = w.handle();
+  ASSERT_TRUE(h.send(make_frame(0, "first")).ok());
+  sink.s->g.await_arrivals(1);  // frame 0 is in the writer's batch, held
+  for (std::uint32_t i = 1; i < 4; ++i) ASSERT_TRUE(h.send(make_frame(i, "frame")).ok());
+  ASSERT_TRUE(h.send_express(make_frame(100, "abort")).ok());  // its token queues behind 1..3
+  // Each evicts the oldest queued frame: 1, 2, 3; then the head is the
+  // token, which stays, and frame 7 is dropped instead.
+  for (std::uint32_t i = 4; i < 8; ++i) ASSERT_TRUE(h.send(make_frame(i, "frame")).ok());
+  sink.s->g.open();
+  ASSERT_TRUE(w.close().ok());
+  const writer_stats st = w.stats();
+  EXPECT_EQ(request_ids(contents(sink)), (std::vector<std::uint32_t>{0, 100, 4, 5, 6}));
+  EXPECT_EQ(log.ids(), (std::vector<std::uint32_t>{1, 2, 3, 7}));
+  EXPECT_EQ(st.frames_accepted, 9u);
+  EXPECT_EQ(st.frames_written, 5u);
+  EXPECT_EQ(st.frames_dropped, 4u);
+  EXPECT_EQ(st.frames_lost, 0u);
+}
+
 TYPED_TEST(DropOldest, TrySendEvictsToo) {
   drop_log log;
   writer_stats st;

@@ -10,7 +10,8 @@
 //              queued; the policy's on_drop sees it.
 //   make_room  drop_oldest: evict the oldest queued frame (Queue::try_evict),
 //              count it dropped, give its budget back, take budget for the
-//              new frame; repeat while the bound is still full.
+//              new frame; repeat while the bound is still full. An express
+//              wake token met at the head is put back and ends the eviction.
 //
 // Accounting (see also writer_shared.h): a dropped frame counts in
 // frames_dropped, which processed() includes, so flush() and close() never
@@ -83,6 +84,15 @@ std::optional<absl::Status> make_room(writer_shared<Q, B>& w, typename Q::value_
     // A closing writer keeps what it accepted: no eviction after close().
     if (!w.open()) return w.not_open_status();
     if (!w.queue.try_evict(old)) break;
+    if (!old.valid()) {
+      // An express lane's wake token (express_lane.h), not a frame: it holds
+      // no budget and must reach the writer. Put it back (the queue keeps a
+      // spare slot for it) and stop evicting: the new frame is dropped
+      // instead (below) unless budget came back.
+      if (!w.queue.try_push(old)) w.express.wake_consumed();
+      old = F();
+      break;
+    }
     const std::size_t old_cost = old.size();
     // Counted while its budget is still held (see above). Release: pairs
     // with the acquire in processed().
