@@ -32,7 +32,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"  // deadlines
 #include "funnel/buffer.h"
-#include "funnel/frame.h"  // the Frame concept a Queue carries
+#include "funnel/frame.h"     // the Frame concept a Queue carries
+#include "funnel/overflow.h"  // what a Backpressure policy may do besides waiting
 
 namespace funnel {
 
@@ -276,28 +277,7 @@ concept cancellable_sink = sink<S> && requires(S& s) {
 // fail_fast_backpressure, drop_newest_backpressure<OnDrop>,
 // drop_oldest_backpressure<OnDrop> (policies/backpressure/).
 //
-// What a producer does when the pending budget is full:
-enum class overflow_action {
-  wait,         // wait for budget as the policy's wait() says (the default)
-  drop_newest,  // drop the frame being sent (spdlog's discard_new)
-  drop_oldest,  // evict the oldest queued frame to admit it (spdlog's overrun_oldest);
-                // needs a Queue with try_evict
-};
-template <class B>
-inline constexpr overflow_action overflow_of = overflow_action::wait;
-template <class B>
-requires requires {
-  { B::overflow } -> std::convertible_to<overflow_action>;
-}
-inline constexpr overflow_action overflow_of<B> = B::overflow;
-template <class B>
-concept dropping_backpressure = (overflow_of<B> != overflow_action::wait);
-// The default on_drop callable of the drop policies: does nothing.
-struct ignore_drops {
-  template <class F>
-  void operator()(const F&) const noexcept {}
-};
-
+// overflow_action, overflow_of, ignore_drops: funnel/overflow.h.
 template <class B>
 concept backpressure_has_wait = requires(B& b, absl::FunctionRef<bool()> ready, absl::Time d) {
   { b.wait(ready, d) } -> std::same_as<bool>;
@@ -309,21 +289,6 @@ concept backpressure_has_notify = requires(B& b) {
 template <class B>
 concept backpressure =
     std::move_constructible<B> && backpressure_has_wait<B> && backpressure_has_notify<B>;
-
-// What is still pending after the writer released a batch's budget (the
-// argument of the optional Backpressure::notify(level) hook). Frame queues:
-// the pending budget; byte queues: the ring's records and bytes in use.
-// Relaxed readings: producers may take budget while it is read.
-struct pending_level {
-  std::size_t frames = 0;      // frames (records) pending
-  std::size_t max_frames = 0;  // their bound (max_pending_frames)
-  std::size_t bytes = 0;       // wire bytes pending (ring: bytes in use)
-  std::size_t max_bytes = 0;   // their bound; 0: no byte bound
-};
-template <class B>
-concept backpressure_with_level = requires(B& b, const pending_level& l) {
-  b.notify(l);
-};
 
 // -----------------------------------------------------------------------------
 // Batcher: how many frames one gather write takes. Called only from the
