@@ -195,8 +195,7 @@ class basic_writer_handle {
 
   // Frames accepted and not yet completely written.
   std::size_t pending_count() const noexcept { return core_ ? core_->pending_count() : 0; }
-  // True while the next send would have to wait (with a drop policy: would
-  // drop a frame).
+  // True while the next send would have to wait.
   bool is_backpressure_active() const noexcept { return core_ && core_->is_backpressure_active(); }
 
  private:
