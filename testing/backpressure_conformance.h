@@ -115,6 +115,10 @@ class BackpressureConformance : public ::testing::Test {
   static_assert(std::move_constructible<B>,
                 "funnel::testing::BackpressureConformance: the policy must be "
                 "move-constructible (the writer moves it into place)");
+  static_assert(!dropping_backpressure<B>,
+                "funnel::testing::BackpressureConformance: the policy drops frames instead of "
+                "waiting (B::overflow, funnel/overflow.h), so its wait() is never called; run "
+                "OverflowConformance<B> (funnel/testing/overflow_conformance.h) instead");
 };
 TYPED_TEST_SUITE_P(BackpressureConformance);
 
@@ -284,43 +288,27 @@ TYPED_TEST_P(BackpressureConformance, EndToEndEveryFrameArrivesWithinTheBound) {
   o.backpressure_timeout = conformance::kPatience;
   conformance::memory_writer<TypeParam> w(std::move(sink), o);
 
-  std::atomic<bool> go{false}, stop_sampling{false};
-  std::size_t max_seen = 0;
-  std::thread sampler([&] {
-    // Relaxed: a stop request; the join publishes max_seen.
-    while (!stop_sampling.load(std::memory_order_relaxed)) {
-      max_seen = std::max(max_seen, w.pending_count());
-      std::this_thread::yield();
-    }
-  });
-  std::vector<std::thread> producers;
-  for (std::uint32_t p = 0; p < kProducers; ++p) {
-    producers.emplace_back([&, p] {
-      auto h = w.handle();
-      // Acquire: pairs with the release store that starts everyone.
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      for (std::uint32_t seq = 0; seq < kPerProducer; ++seq) {
-        outbound_frame f =
-            conformance::make_frame(conformance::tagged_id(p, seq), bytes::from_static(kPayload));
-        absl::Status s = h.send(std::move(f));
-        if constexpr (!backpressure_waits<TypeParam>) {
-          // Fails fast: DeadlineExceeded at once; the frame is left to us.
-          while (s.code() == absl::StatusCode::kDeadlineExceeded) {
-            std::this_thread::yield();
-            s = h.send(std::move(f));
-          }
-        }
-        if (!s.ok()) {
-          ADD_FAILURE() << "producer " << p << " seq " << seq << ": " << s;
-          return;
+  conformance::max_sampler pending([&w] { return w.pending_count(); });
+  conformance::run_producers(kProducers, [&](std::uint32_t p) {
+    auto h = w.handle();
+    for (std::uint32_t seq = 0; seq < kPerProducer; ++seq) {
+      outbound_frame f =
+          conformance::make_frame(conformance::tagged_id(p, seq), bytes::from_static(kPayload));
+      absl::Status s = h.send(std::move(f));
+      if constexpr (!backpressure_waits<TypeParam>) {
+        // Fails fast: DeadlineExceeded at once; the frame is left to us.
+        while (s.code() == absl::StatusCode::kDeadlineExceeded) {
+          std::this_thread::yield();
+          s = h.send(std::move(f));
         }
       }
-    });
-  }
-  go.store(true, std::memory_order_release);
-  for (std::thread& t : producers) t.join();
-  stop_sampling.store(true, std::memory_order_relaxed);
-  sampler.join();
+      if (!s.ok()) {
+        ADD_FAILURE() << "producer " << p << " seq " << seq << ": " << s;
+        return;
+      }
+    }
+  });
+  const std::size_t max_seen = pending.stop();
   ASSERT_TRUE(w.close().ok());
 
   EXPECT_LE(max_seen, kMaxPending);

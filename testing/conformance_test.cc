@@ -31,6 +31,7 @@
 // headers define tests, not just declarations.
 #include "funnel/testing/backpressure_conformance.h"
 #include "funnel/testing/batcher_conformance.h"
+#include "funnel/testing/overflow_conformance.h"
 #include "funnel/testing/queue_conformance.h"
 #include "funnel/testing/sink_conformance.h"
 // [conformance-include]
@@ -197,3 +198,33 @@ INSTANTIATE_TYPED_TEST_SUITE_P(MyTeam, BatcherConformance, my_batchers);
 
 }  // namespace funnel::testing
 // [conformance-instantiate]
+
+// [conformance-overflow]
+// A Backpressure policy that drops instead of waiting: at a full bound the
+// new frame is shed and handed to `on_drop` (a metric, a log line). The suite
+// builds it with its drop_recorder, to check what the callback saw too.
+namespace my_team {
+
+template <class OnDrop>
+class shed_newest {
+ public:
+  static constexpr funnel::overflow_action overflow = funnel::overflow_action::drop_newest;
+  explicit shed_newest(OnDrop on_drop) : on_drop_(std::move(on_drop)) {}
+
+  // Never called for a policy that drops; present for the concept.
+  bool wait(absl::FunctionRef<bool()> ready, absl::Time /*deadline*/) const { return ready(); }
+  void notify() const noexcept {}
+  // Producer threads, concurrently: each dropped frame, once.
+  void on_drop(const funnel::outbound_frame& f) { on_drop_(f); }
+
+ private:
+  OnDrop on_drop_;
+};
+
+}  // namespace my_team
+
+namespace funnel::testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(MyTeam, OverflowConformance,
+                               ::testing::Types<my_team::shed_newest<conformance::drop_recorder>>);
+}  // namespace funnel::testing
+// [conformance-overflow]

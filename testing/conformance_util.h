@@ -9,6 +9,8 @@
 //     test can watch owner.use_count() to see who still holds it;
 //   * `tagged_id(producer, seq)`, `producer_of(id)`, `seq_of(id)`: request ids
 //     that say who sent a frame and in which order;
+//   * `run_producers(n, body)`: n threads that start together, joined;
+//     `max_sampler`: the largest value a reading took meanwhile;
 //   * `counter`: threads bump it, others block until it reaches a value (no
 //     polling, no sleeps);
 //   * `gated_sink`: a Sink that holds the writer thread inside write() until
@@ -25,11 +27,13 @@
 #ifndef FUNNEL_TESTING_CONFORMANCE_UTIL_H_
 #define FUNNEL_TESTING_CONFORMANCE_UTIL_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -69,6 +73,53 @@ inline std::uint32_t tagged_id(std::uint32_t producer, std::uint32_t seq) {
 }
 inline std::uint32_t producer_of(std::uint32_t id) { return id >> 24; }
 inline std::uint32_t seq_of(std::uint32_t id) { return id & 0xFF'FFFFu; }
+
+// Runs `body(p)` for p in [0, n) on n threads that start together (each
+// waits until all exist, so they contend from the first frame), and joins
+// them. The caller's other threads (a sampler, a closer) run meanwhile.
+template <class Body>
+void run_producers(std::uint32_t n, Body body) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (std::uint32_t p = 0; p < n; ++p) {
+    threads.emplace_back([&go, &body, p] {
+      // Acquire: pairs with the release store that starts everyone.
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      body(p);
+    });
+  }
+  go.store(true, std::memory_order_release);
+  for (std::thread& t : threads) t.join();
+}
+
+// Reads `read()` over and over on a thread of its own (e.g. a writer's
+// pending_count()) until stop(), which returns the largest value seen.
+template <class Read>
+class max_sampler {
+ public:
+  explicit max_sampler(Read read)
+      : read_(std::move(read)), thread_([this] {
+          // Relaxed: a stop request; the join in stop() publishes max_.
+          while (!stop_.load(std::memory_order_relaxed)) {
+            const std::size_t v = read_();
+            if (v > max_) max_ = v;
+            std::this_thread::yield();
+          }
+        }) {}
+  ~max_sampler() { stop(); }
+  std::size_t stop() {
+    stop_.store(true, std::memory_order_relaxed);
+    if (thread_.joinable()) thread_.join();
+    return max_;
+  }
+
+ private:
+  Read read_;
+  std::atomic<bool> stop_{false};
+  std::size_t max_ = 0;
+  std::thread thread_;  // last: starts once the members above exist
+};
 
 // A counter threads bump and others block on (no polling, no sleeps).
 // Thread-safe.

@@ -10,10 +10,10 @@
 #ifndef FUNNEL_TESTING_TESTING_H_
 #define FUNNEL_TESTING_TESTING_H_
 
-#include "funnel/testing/fault_sink.h"  // fault_injecting_sink: short writes, errors
-#include "funnel/testing/frames.h"      // decode_frames, frame matchers
+#include "funnel/testing/fault_sink.h"        // fault_injecting_sink: short writes, errors
+#include "funnel/testing/frames.h"            // decode_frames, frame matchers
 #include "funnel/testing/framing_decoders.h"  // length-prefixed and delimited streams
-#include "funnel/testing/mock_sink.h"   // MockSink, mock_sink_ref, batch matchers
+#include "funnel/testing/mock_sink.h"         // MockSink, mock_sink_ref, batch matchers
 #if !defined(_WIN32)
 #include "funnel/testing/fault_writev.h"  // scripted_writev: EINTR/EAGAIN below a sink
 #endif

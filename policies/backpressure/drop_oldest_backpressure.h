@@ -46,40 +46,20 @@
 // Thread-safety: as drop_newest_backpressure.
 // Memory ordering: none of its own (see detail/overflow.h).
 // Blocking: never (beyond the queue's lock). Allocation: none.
+// The members (wait()/notify() for the concept, never called by admission;
+// on_drop) are funnel::detail::drop_policy's (funnel/detail/drop_policy.h).
 #ifndef FUNNEL_POLICIES_BACKPRESSURE_DROP_OLDEST_BACKPRESSURE_H_
 #define FUNNEL_POLICIES_BACKPRESSURE_DROP_OLDEST_BACKPRESSURE_H_
 
-#include <concepts>
-#include <functional>
-#include <utility>
-
-#include "absl/functional/function_ref.h"
-#include "absl/time/time.h"
-#include "funnel/concepts.h"  // overflow_action, ignore_drops
+#include "funnel/detail/drop_policy.h"
+#include "funnel/overflow.h"  // overflow_action, ignore_drops
 
 namespace funnel {
 
 template <class OnDrop = ignore_drops>
-class drop_oldest_backpressure {
+class drop_oldest_backpressure : public detail::drop_policy<overflow_action::drop_oldest, OnDrop> {
  public:
-  // Read by admission (funnel::overflow_of): evict the oldest queued frame.
-  static constexpr overflow_action overflow = overflow_action::drop_oldest;
-
-  drop_oldest_backpressure() requires std::default_initializable<OnDrop> : on_drop_() {}
-  explicit drop_oldest_backpressure(OnDrop on_drop) : on_drop_(std::move(on_drop)) {}
-
-  // Never called by admission for this policy; present for the concept.
-  bool wait(absl::FunctionRef<bool()> ready, absl::Time /*deadline*/) const { return ready(); }
-  void notify() const noexcept {}
-
-  // Producer thread: `frame` was dropped (and is counted already).
-  template <class F>
-  void on_drop(const F& frame) {
-    std::invoke(on_drop_, frame);
-  }
-
- private:
-  [[no_unique_address]] OnDrop on_drop_;
+  using detail::drop_policy<overflow_action::drop_oldest, OnDrop>::drop_policy;
 };
 
 template <class OnDrop>
