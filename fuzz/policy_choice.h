@@ -15,6 +15,7 @@
 
 #include "absl/time/time.h"
 #include "funnel/policies/backpressure/condvar_backpressure.h"
+#include "funnel/policies/backpressure/drop_newest_backpressure.h"
 #include "funnel/policies/backpressure/fail_fast_backpressure.h"
 #include "funnel/policies/backpressure/sleep_backpressure.h"
 #include "funnel/policies/backpressure/spin_backpressure.h"
@@ -56,9 +57,15 @@ void choose_queue(std::uint8_t k, Fn&& fn) {
   }
 }
 
-// Every Backpressure model funnel ships.
+// Every Backpressure model funnel ships that works over every queue above:
+// the four waiting ones by `k`, or drop_newest_backpressure when `drop`.
+// (drop_oldest needs a Queue with try_evict, which gated_queue does not have.)
 template <class Fn>
-void choose_backpressure(std::uint8_t k, Fn&& fn) {
+void choose_backpressure(std::uint8_t k, bool drop, Fn&& fn) {
+  if (drop) {
+    fn(type_tag<drop_newest_backpressure<>>{});
+    return;
+  }
   switch (k % 4) {
     case 0:
       fn(type_tag<sleep_backpressure>{});

@@ -14,14 +14,17 @@
 // open, closed or failed. Checked at every step:
 //   * each send/try_send returns what the model says: OK; ResourceExhausted
 //     (try_send) or DeadlineExceeded (send, backpressure_timeout 0) exactly
-//     at the frame or byte bound; InvalidArgument for a frame larger than
+//     at the frame or byte bound, or with drop_newest_backpressure OK and the
+//     frame counted dropped (and absent from the stream) exactly there;
+//     InvalidArgument for a frame larger than
 //     max_pending_bytes; FailedPrecondition after close; Unavailable naming
 //     the injected fault after a failure;
 //   * a barrier (release the gate, flush()) writes everything (stats,
 //     pending_count, the sink's bytes equal the model's) or reports the
 //     injected failure;
 // and after close():
-//   * frames_accepted == the model's count == frames_written + frames_lost;
+//   * frames_accepted == the model's count == frames_written + frames_lost +
+//     frames_dropped, and frames_dropped is the model's count of drops;
 //   * the sink's bytes are a prefix of the model's stream, as long as
 //     bytes_written; they decode to exactly frames_written whole frames (the
 //     first frames accepted, so every producer's frames are a prefix of what
@@ -30,7 +33,8 @@
 //     loses anything; close() again returns the same; sends then fail.
 //
 // Input layout (fuzz/fuzz_input.h):
-//   u8  policies    bits 0-1 queue, 2-3 backpressure, 4-5 batcher
+//   u8  policies    bits 0-1 queue, 2-3 backpressure, 4-5 batcher; bit 6:
+//                   drop_newest_backpressure instead of bits 2-3's choice
 //   u8  a, u16 b    batcher parameters (fuzz/policy_choice.h)
 //   u8  frames      max_pending_frames = 1 + frames % 16
 //   u16 bytes       max_pending_bytes = bytes % 2048 (0: no byte bound)
@@ -184,6 +188,10 @@ struct config {
 // The writer, driven through the schedule, checked against the model.
 template <class Writer>
 class driver {
+  // drop_newest_backpressure: a send at the bound is OK, and the frame dropped.
+  static constexpr bool kDrops =
+      overflow_of<typename Writer::backpressure_type> == overflow_action::drop_newest;
+
  public:
   driver(const config& c, std::shared_ptr<queue_gate> gate, Writer& w,
          std::shared_ptr<const memory_sink_buffer> out,
@@ -221,6 +229,14 @@ class driver {
     }
     if (pending_frames_ >= c_.max_frames ||
         (c_.max_bytes != 0 && pending_bytes_ + cost > c_.max_bytes)) {
+      if constexpr (kDrops) {
+        FUZZ_CHECK(s.ok()) << what << " at the bound with drop_newest (" << pending_frames_
+                           << " frames, " << pending_bytes_ << " bytes pending): " << s;
+        ++dropped_;
+        FUZZ_CHECK(w_.stats().frames_dropped == dropped_)
+            << "frames_dropped " << w_.stats().frames_dropped << ", the model dropped " << dropped_;
+        return;
+      }
       const absl::StatusCode want =
           may_wait ? absl::StatusCode::kDeadlineExceeded : absl::StatusCode::kResourceExhausted;
       FUZZ_CHECK(s.code() == want) << what << " at the bound (" << pending_frames_ << " frames, "
@@ -314,12 +330,14 @@ class driver {
   void final_checks() {
     const writer_stats st = w_.stats();
     const std::string out = out_->contents();
-    FUZZ_CHECK(st.frames_accepted == frame_ends_.size())
-        << "frames_accepted " << st.frames_accepted << ", the model accepted "
-        << frame_ends_.size();
-    FUZZ_CHECK(st.frames_accepted == st.frames_written + st.frames_lost)
+    FUZZ_CHECK(st.frames_accepted == frame_ends_.size() + dropped_)
+        << "frames_accepted " << st.frames_accepted << ", the model accepted " << frame_ends_.size()
+        << " and dropped " << dropped_;
+    FUZZ_CHECK(st.frames_dropped == dropped_)
+        << "frames_dropped " << st.frames_dropped << ", the model dropped " << dropped_;
+    FUZZ_CHECK(st.frames_accepted == st.frames_written + st.frames_lost + st.frames_dropped)
         << "accepted " << st.frames_accepted << " != written " << st.frames_written << " + lost "
-        << st.frames_lost;
+        << st.frames_lost << " + dropped " << st.frames_dropped;
     FUZZ_CHECK(out.size() == st.bytes_written)
         << "the sink holds " << out.size() << " bytes, bytes_written " << st.bytes_written;
     FUZZ_CHECK(faults_->bytes_written() == out.size()) << faults_->bytes_written();
@@ -389,6 +407,7 @@ class driver {
   std::vector<std::size_t> frame_ends_;  // stream_ offset where each accepted frame ends
   std::size_t pending_frames_ = 0;       // accepted since the last barrier
   std::size_t pending_bytes_ = 0;
+  std::uint64_t dropped_ = 0;  // sends the model expected drop_newest to drop
   bool closed_ = false;
   bool failed_ = false;
   absl::Status failure_;
@@ -470,7 +489,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   script_info script = read_script(in);
   if (const std::uint8_t k = in.u8(); (k & 0x80) != 0) c.boundary_frame = k & 0x3F;
   choose_queue(policies, [&](auto queue) {
-    choose_backpressure(policies >> 2, [&](auto backpressure) {
+    choose_backpressure(policies >> 2, (policies & 0x40) != 0, [&](auto backpressure) {
       choose_batcher(policies >> 4, a, b, [&](auto batcher) {
         run<typename decltype(queue)::type, typename decltype(backpressure)::type>(c, batcher,
                                                                                    script, in);
