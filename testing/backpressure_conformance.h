@@ -60,7 +60,6 @@
 #ifndef FUNNEL_TESTING_BACKPRESSURE_CONFORMANCE_H_
 #define FUNNEL_TESTING_BACKPRESSURE_CONFORMANCE_H_
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <concepts>

@@ -45,14 +45,11 @@
 #ifndef FUNNEL_TESTING_OVERFLOW_CONFORMANCE_H_
 #define FUNNEL_TESTING_OVERFLOW_CONFORMANCE_H_
 
-#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -76,8 +73,8 @@
 #include "funnel/policies/queue/mutex_queue.h"
 #include "funnel/policies/sink/memory_sink.h"
 #include "funnel/procwire/frame.h"
-#include "funnel/procwire/frame_decoder.h"
 #include "funnel/testing/conformance_util.h"
+#include "funnel/testing/frames.h"  // decode_frames
 #include "gtest/gtest.h"
 
 namespace funnel::testing {
@@ -129,17 +126,15 @@ template <class B, class Sink>
 using overflow_writer =
     basic_writer<typename overflow_conformance_queue<B>::type, Sink, B, count_batcher>;
 
+// The request ids of a stream of whole frames (decode_frames fails the test,
+// naming the offset, on half a frame or a bad header).
 inline std::vector<std::uint32_t> request_ids(std::string_view stream) {
   std::vector<std::uint32_t> ids;
-  frame_decoder d;
-  d.push(std::as_bytes(std::span(stream.data(), stream.size())));
-  for (;;) {
-    absl::StatusOr<std::optional<decoded_frame>> f = d.next();
-    EXPECT_TRUE(f.ok()) << f.status();
-    if (!f.ok() || !f->has_value()) break;
-    ids.push_back((*f)->header.request_id);
+  absl::StatusOr<std::vector<decoded_frame>> frames = decode_frames(stream);
+  EXPECT_TRUE(frames.ok()) << frames.status();
+  if (frames.ok()) {
+    for (const decoded_frame& f : *frames) ids.push_back(f.header.request_id);
   }
-  EXPECT_EQ(d.buffered(), 0u) << "trailing bytes: half a frame";
   return ids;
 }
 
