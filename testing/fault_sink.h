@@ -309,6 +309,7 @@ class fault_injecting_sink {
     inner_.on_writer_thread_stop();
   }
   void cancel() noexcept requires cancellable_sink<Inner> { inner_.cancel(); }
+  absl::Status status() const requires sink_with_status<Inner> { return inner_.status(); }
   void on_writer_thread_start() requires sink_with_thread_start<Inner> {
     inner_.on_writer_thread_start();
   }

@@ -48,6 +48,13 @@ namespace funnel {
 //                                  shutdown_timeout runs out; without it, such
 //                                  a close waits for the blocked write() to
 //                                  return on its own (e.g. a write timeout).
+//   s.status() -> absl::Status     const: OK, or why the sink cannot work
+//                                  (a set-up step failed in its constructor:
+//                                  no fd for a wake pipe, an fd it cannot
+//                                  make interruptible). basic_writer reads it
+//                                  once, before it starts its thread, and
+//                                  starts failed with it (every send, flush()
+//                                  and close() return it).
 //
 // Exceptions: a write(), flush() or hook that throws fails the writer with
 // Internal naming what() (the process lives on); prefer returning a status.
@@ -77,6 +84,10 @@ template <class S>
 concept cancellable_sink = sink<S> && requires(S& s) {
   { s.cancel() }
   noexcept;
+};
+template <class S>
+concept sink_with_status = sink<S> && requires(const S& s) {
+  { s.status() } -> std::same_as<absl::Status>;
 };
 
 }  // namespace funnel

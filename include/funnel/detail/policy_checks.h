@@ -90,6 +90,10 @@ consteval bool check_policies() {
     static_assert(cancellable_sink<S>,
                   "funnel: the Sink's cancel() must take no arguments and be noexcept");
   }
+  if constexpr (requires { &S::status; }) {
+    static_assert(sink_with_status<S>,
+                  "funnel: the Sink's status() must be const and return absl::Status");
+  }
   if constexpr (requires { &Bt::linger; }) {
     static_assert(batcher_with_linger<Bt>,
                   "funnel: the Batcher's linger(const batch_stats&) must be const and return "

@@ -69,9 +69,13 @@ class writer_core {
 
   // Starts the writer thread, or leaves the writer failed (never throws):
   // invalid options or a queue smaller than max_pending_frames give
-  // InvalidArgument naming the field; a thread that cannot start, Internal.
+  // InvalidArgument naming the field; a sink whose status() is not OK, that
+  // status; a thread that cannot start, Internal.
   void start() {
     absl::Status s = validate_options(shared_.options);
+    if constexpr (sink_with_status<S>) {
+      if (s.ok()) s = loop_.sink().status();  // a sink whose set-up failed
+    }
     if (s.ok() && kByteQueue) s = validate_ring_options(shared_.options);  // ring_admission.h
     if (s.ok() && kByteQueue && shared_.options.route_urgent) {
       s = absl::InvalidArgumentError(
