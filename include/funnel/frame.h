@@ -33,9 +33,18 @@
 //                                says true for ABORT and acknowledgements.
 //
 // Laws: the bytes of a frame's ranges never change while it is queued; for a
-// valid frame, size() == total of wire()'s sizes; moving leaves the source
-// empty (valid() == false); a frame is either written whole or counted lost
-// (basic_writer never writes part of a frame and then something else).
+// valid frame, size() > 0 and size() == total of wire()'s sizes, in at most
+// max_ranges ranges; moving leaves the source empty (valid() == false); a
+// frame is either written whole or counted lost (basic_writer never writes
+// part of a frame and then something else).
+// Where the laws are checked (cheaply, never with a debug-only assert):
+// send() refuses a valid frame of size() 0 with InvalidArgument on every
+// queue; a byte_ring send() sums wire() before it reserves and refuses a
+// frame whose ranges do not add up to size() (or overflow max_ranges) with
+// InvalidArgument; a frame queue's writer thread checks the same per frame
+// when it builds a batch's gather list and, before writing any of that
+// batch, fails the writer with Internal naming the broken law (the stream
+// stays whole frames; the batch is counted lost).
 //
 // Threads: a frame is built by a producer, moved into the queue, and read on
 // the writer thread; nothing of it is shared between threads at once unless
@@ -71,14 +80,29 @@ class frame_ranges {
   static constexpr std::size_t capacity() noexcept { return N; }
 
   // Appends [data, data + size); a no-op for size 0. At most N calls with a
-  // non-zero size.
+  // non-zero size: a range past the N-th is not stored, and overflowed()
+  // says so (the writer then refuses the frame: its wire bytes no longer add
+  // up to its size()). Never writes out of bounds.
   constexpr void add(const std::byte* data, std::size_t size) noexcept {
-    if (size != 0) ranges_[count_++] = const_buffer{data, size};
+    if (size == 0) return;
+    if (count_ == N) {
+      overflowed_ = true;
+      return;
+    }
+    ranges_[count_++] = const_buffer{data, size};
   }
   constexpr void add(const_buffer b) noexcept { add(b.data, b.size); }
 
   constexpr std::size_t size() const noexcept { return count_; }
   constexpr bool empty() const noexcept { return count_ == 0; }
+  // True when add() was called with more than N non-empty ranges.
+  constexpr bool overflowed() const noexcept { return overflowed_; }
+  // The sum of the stored ranges' sizes.
+  constexpr std::size_t total() const noexcept {
+    std::size_t t = 0;
+    for (std::size_t i = 0; i < count_; ++i) t += ranges_[i].size;
+    return t;
+  }
   constexpr const const_buffer* begin() const noexcept { return ranges_.data(); }
   constexpr const const_buffer* end() const noexcept { return ranges_.data() + count_; }
   constexpr const const_buffer& operator[](std::size_t i) const noexcept { return ranges_[i]; }
@@ -86,6 +110,7 @@ class frame_ranges {
  private:
   std::array<const_buffer, N> ranges_{};
   std::size_t count_ = 0;
+  bool overflowed_ = false;
 };
 
 // The parts of the concept, one by one, so a type that misses one fails with

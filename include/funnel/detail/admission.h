@@ -73,15 +73,30 @@ absl::Status wait_for_budget(writer_shared<Q, B>& w, std::size_t cost) {
       [&] { return absl::StrCat("still ", w.pending_text()); });
 }
 
-// Admits `frame` and moves it into the queue, or returns why not (leaving
-// `frame` untouched).
+// The checks every send makes before it takes anything, in this order: the
+// frame is not empty, the writer is open (so a writer that started failed
+// answers with its cause, not with a size complaint), the frame has at least
+// one wire byte (frame.h's laws). OK, or why the frame is refused.
 template <class Q, class B>
-absl::Status admit(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
+absl::Status check_send(const writer_shared<Q, B>& w, const typename Q::value_type& frame) {
   if (!frame.valid()) {
     return absl::InvalidArgumentError(
         "frame is empty (default-constructed or moved from); frame rejected");
   }
   if (!w.open()) return w.not_open_status();
+  if (frame.size() == 0) {
+    return absl::InvalidArgumentError(
+        "frame is valid but its size() is 0: a frame has at least one wire byte; frame "
+        "rejected");
+  }
+  return absl::OkStatus();
+}
+
+// Admits `frame` and moves it into the queue, or returns why not (leaving
+// `frame` untouched).
+template <class Q, class B>
+absl::Status admit(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
+  if (absl::Status s = check_send(w, frame); !s.ok()) return s;
   const std::size_t cost = frame.size();
   if (w.budget.max_bytes() != 0 && cost > w.budget.max_bytes()) {
     return absl::InvalidArgumentError(
@@ -142,16 +157,12 @@ void give_back_express(writer_shared<Q, B>& w) {
 template <class Q, class B>
 absl::Status admit_express(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
   using F = typename Q::value_type;
-  if (!frame.valid()) {
-    return absl::InvalidArgumentError(
-        "frame is empty (default-constructed or moved from); frame rejected");
-  }
+  if (absl::Status s = check_send(w, frame); !s.ok()) return s;
   const std::size_t cap = w.express.capacity();
   if (cap == 0) {
     return absl::FailedPreconditionError(
         "the express lane is disabled (writer_options::express_capacity is 0); frame rejected");
   }
-  if (!w.open()) return w.not_open_status();
   if (!w.express.try_acquire()) {
     auto pending = [&] {
       return absl::StrCat("the express lane still holds ", w.express.pending(),

@@ -85,7 +85,10 @@ class drain_loop {
   // failed (false: the caller counts the rest lost).
   bool loop() {
     if constexpr (sink_with_thread_start<S>) sink_.on_writer_thread_start();
-    const std::size_t hint = std::max<std::size_t>(1, batcher_.max_frames_hint());
+    // A batch never holds more than max_pending_frames frames: a batcher's
+    // larger hint (count_batcher(SIZE_MAX)) must not make it reserve more.
+    const std::size_t hint =
+        std::clamp<std::size_t>(batcher_.max_frames_hint(), 1, w_.options.max_pending_frames);
     batch_.reserve(hint);
     gather_.reserve(F::max_ranges * std::max(hint, w_.express.capacity()));
     for (;;) {
@@ -113,9 +116,20 @@ class drain_loop {
     }
   }
 
+  // A frame in the batch broke the Frame laws (gather.h): the writer fails
+  // with Internal before it writes any of that batch, so the stream keeps
+  // whole frames; the batch is counted lost.
+  absl::Status frame_laws_broken(const absl::Status& s) {
+    absl::Status cause = absl::InternalError(
+        absl::StrCat(s.message(), "; the writer stopped before writing that frame's batch"));
+    w_.fail(cause);
+    return cause;
+  }
+
   // Always Unavailable, whatever the sink said: send() gives
   // FailedPrecondition, DeadlineExceeded and ResourceExhausted their own
-  // meanings. The sink's own code and text stay in the message.
+  // meanings. The sink's own code and text stay in the message. (After
+  // frame_laws_broken() the writer has failed already: the first cause wins.)
   bool sink_failed(const absl::Status& s) {
     w_.fail(absl::UnavailableError(absl::StrCat("sink failed: ", s.ToString())));
     return false;
@@ -129,7 +143,9 @@ class drain_loop {
     if (n == 0) return true;  // a producer holds a slot but has not pushed yet
     std::size_t bytes = 0;
     for (const F& f : express_batch_) bytes += f.size();
-    build_gather<F>(express_batch_, gather_);
+    if (absl::Status laws = build_gather<F>(express_batch_, gather_); !laws.ok()) {
+      return sink_failed(frame_laws_broken(laws));
+    }
     if constexpr (kObserved<O>) observation_.taken(w_, n);
     if (absl::Status s = write_whole(sink_, std::span<const_buffer>(gather_), bytes, w_,
                                      express_done_, observation_.timing());
@@ -211,11 +227,13 @@ class drain_loop {
   // how much of it the sink took: returning the budget before the state says
   // "failed" would let a waiting producer in, only for its frame to be lost.
   absl::Status write_batch(const batch_stats& st) {
+    absl::Status laws;
     if constexpr (batcher_with_coalescing<Bt>) {
-      build_coalesced_gather<F>(batch_, batcher_.coalesce_below(), staging_, gather_);
+      laws = build_coalesced_gather<F>(batch_, batcher_.coalesce_below(), staging_, gather_);
     } else {
-      build_gather<F>(batch_, gather_);
+      laws = build_gather<F>(batch_, gather_);
     }
+    if (!laws.ok()) return frame_laws_broken(laws);
     return write_whole(sink_, std::span<const_buffer>(gather_), st.bytes, w_, batch_done_,
                        observation_.timing());
   }

@@ -33,7 +33,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "funnel/detail/admission.h"  // wait_to_take
+#include "funnel/detail/admission.h"  // wait_to_take, check_send
+#include "funnel/detail/gather.h"     // frame_law_text
 #include "funnel/detail/overflow.h"   // drop_new
 #include "funnel/detail/ring_words.h"
 #include "funnel/detail/writer_shared.h"
@@ -92,11 +93,15 @@ absl::Status ring_reserve(writer_shared<Q, B>& w, std::size_t n, bool contiguous
 template <class Q, class B>
 absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bool may_wait) {
   using F = typename Q::value_type;
-  if (!frame.valid()) {
-    return absl::InvalidArgumentError(
-        "frame is empty (default-constructed or moved from); frame rejected");
-  }
+  if (absl::Status s = check_send(w, frame); !s.ok()) return s;
   const std::size_t size = frame.size();
+  // The ring reserves size() and copies wire(): they must agree, or the copy
+  // would overrun the record or leave stale bytes in it (frame.h's laws).
+  // One pass over at most max_ranges sizes, before anything is reserved.
+  const frame_ranges<F::max_ranges> wire = frame.wire();
+  if (wire.overflowed() || wire.total() != size) {
+    return absl::InvalidArgumentError(absl::StrCat(frame_law_text(size, wire), "; frame rejected"));
+  }
   const bool by_reference = size >= Q::config.by_reference_above;
   if (!by_reference && size > w.queue.max_bytes()) {
     return absl::InvalidArgumentError(
@@ -125,7 +130,7 @@ absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bo
     w.queue.commit(r, ring::kFrame);
   } else {
     std::size_t at = 0;
-    for (const const_buffer& range : frame.wire()) {
+    for (const const_buffer& range : wire) {
       w.queue.copy_in(r, at, range);
       at += range.size;
     }
@@ -138,6 +143,7 @@ absl::Status ring_send(writer_shared<Q, B>& w, typename Q::value_type& frame, bo
 template <class Q, class B>
 absl::Status ring_claim(writer_shared<Q, B>& w, std::size_t n, bool may_wait,
                         typename Q::reservation& r) {
+  if (!w.open()) return w.not_open_status();  // a failed writer says why, not a size
   if (n == 0) return absl::InvalidArgumentError("claim of 0 bytes; a frame has at least one byte");
   if (n > w.queue.max_claim()) {
     return absl::InvalidArgumentError(absl::StrCat(

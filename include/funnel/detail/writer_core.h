@@ -33,6 +33,7 @@
 #include "funnel/concepts.h"
 #include "funnel/detail/admission.h"
 #include "funnel/detail/drain_loop.h"
+#include "funnel/detail/process.h"
 #include "funnel/detail/ring_admission.h"
 #include "funnel/detail/ring_drain_loop.h"
 #include "funnel/detail/writer_shared.h"
@@ -64,6 +65,11 @@ class writer_core {
         loop_(shared_, std::move(sink), std::move(batcher), std::move(observer)) {}
   writer_core(const writer_core&) = delete;
   writer_core& operator=(const writer_core&) = delete;
+  // In a fork()ed child the thread object names the parent's thread, which
+  // does not run here: it is let go, never joined (process.h).
+  ~writer_core() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (shared_.forked() && thread_.joinable()) thread_.detach();
+  }
 
   const writer_options& options() const noexcept { return shared_.options; }
 
@@ -73,6 +79,7 @@ class writer_core {
   // status; a thread that cannot start, Internal.
   void start() {
     absl::Status s = validate_options(shared_.options);
+    if (s.ok()) s = shared_.setup;  // the queue or express lane could not be allocated
     if constexpr (sink_with_status<S>) {
       if (s.ok()) s = loop_.sink().status();  // a sink whose set-up failed
     }
@@ -154,7 +161,15 @@ class writer_core {
   // Stops admission, lets the writer drain until `deadline`, then stops it
   // (cancelling the sink if it can be), joins the thread and returns the final
   // status. Concurrent and repeated calls all return the same final status.
+  // In a fork()ed child: FailedPrecondition at once, touching nothing
+  // (process.h). On the writer's own thread: begins the close and returns
+  // FailedPrecondition without waiting for itself.
   absl::Status close(absl::Time deadline) {
+    if (shared_.forked()) return forked_status();
+    if (current_writer == &shared_) {
+      shared_.begin_close();
+      return self_close_status();
+    }
     shared_.begin_close();
     // Acquire: pairs with the release of `finished`, the thread's last act.
     auto finished = [this] { return shared_.finished.load(std::memory_order_acquire); };
@@ -175,6 +190,8 @@ class writer_core {
   // sink (and flushed, for flushable sinks): OK; or the writer's failure as
   // soon as it has failed; or DeadlineExceeded at `deadline`.
   absl::Status flush(absl::Time deadline) {
+    if (shared_.forked()) return forked_status();
+    if (current_writer == &shared_) return self_flush_status();
     const std::uint64_t target = shared_.accepted();
     const bool done = shared_.progress.await(
         [&] {

@@ -39,6 +39,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -49,6 +52,7 @@
 #include "funnel/concepts.h"
 #include "funnel/detail/express_lane.h"
 #include "funnel/detail/pending_budget.h"
+#include "funnel/detail/process.h"
 #include "funnel/detail/ring_words.h"
 #include "funnel/event_count.h"
 #include "funnel/options.h"
@@ -66,16 +70,54 @@ enum class writer_state : std::uint8_t {
 // The writer's Queue, built from the options: a frame queue holds
 // max(queue_capacity, max_pending_frames) frames (+ 1 with an express lane); a byte queue holds
 // max_pending_bytes bytes (0: its default) in at most max_pending_frames
-// records (out-of-range values get a tiny ring; start() reports them).
+// records. Out-of-range values get a tiny queue, and so does a queue whose
+// allocation throws (std::bad_alloc, std::length_error): `setup` then says
+// why, and start() starts the writer failed with it.
 template <class Q>
-Q make_queue(const writer_options& o) {
-  if constexpr (byte_queue<Q>) {
-    const bool fits =
-        o.max_pending_frames <= ring::kMaxRecords && o.max_pending_bytes <= ring::kMaxBytes;
-    return fits ? Q(o.max_pending_bytes, o.max_pending_frames) : Q(2, 2);
-  } else {
-    // + 1: the express lane's wake token (express_lane.h), at most one queued.
-    return Q(std::max(o.queue_capacity, o.max_pending_frames) + (o.express_capacity != 0 ? 1 : 0));
+Q make_queue(const writer_options& o, absl::Status& setup) {
+  const bool fits = validate_options(o).ok() &&
+                    (!byte_queue<Q> || (o.max_pending_frames <= ring::kMaxRecords &&
+                                        o.max_pending_bytes <= ring::kMaxBytes));
+  auto tiny = [] {
+    if constexpr (byte_queue<Q>) {
+      return Q(2, 2);
+    } else {
+      return Q(2);
+    }
+  };
+  if (!fits) return tiny();  // start() names the field
+  try {
+    if constexpr (byte_queue<Q>) {
+      return Q(o.max_pending_bytes, o.max_pending_frames);
+    } else {
+      // + 1: the express lane's wake token (express_lane.h), at most one queued.
+      return Q(std::max(o.queue_capacity, o.max_pending_frames) +
+               (o.express_capacity != 0 ? 1 : 0));
+    }
+  } catch (const std::exception& e) {  // std::bad_alloc, std::length_error
+    setup = absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate the writer's queue for ",
+        byte_queue<Q> ? absl::StrCat("max_pending_bytes ", o.max_pending_bytes,
+                                     " and max_pending_frames ", o.max_pending_frames)
+                      : absl::StrCat("max(queue_capacity ", o.queue_capacity,
+                                     ", max_pending_frames ", o.max_pending_frames, ")"),
+        ": ", e.what(), "; lower the bound"));
+    return tiny();
+  }
+}
+
+// The express lane for `capacity` frames (0 for byte queues, and when the
+// set-up failed already), or an empty one and `setup` saying why.
+template <class F>
+express_lane<F> make_express_lane(std::size_t capacity, absl::Status& setup) {
+  if (!setup.ok() || capacity > kMaxFramesOption) return express_lane<F>(0);
+  try {
+    return express_lane<F>(capacity);
+  } catch (const std::exception& e) {
+    setup = absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate the express lane for express_capacity ", capacity, ": ", e.what(),
+        "; lower it"));
+    return express_lane<F>(0);
   }
 }
 
@@ -85,9 +127,10 @@ struct writer_shared {
 
   writer_shared(const writer_options& o, B bp)
       : options(o),
-        queue(make_queue<Q>(o)),
+        queue(make_queue<Q>(o, setup)),
         backpressure(std::move(bp)),
-        budget(o.max_pending_frames, o.max_pending_bytes) {}
+        budget(o.max_pending_frames, o.max_pending_bytes),
+        express(make_express_lane<frame_type>(byte_queue<Q> ? 0 : o.express_capacity, setup)) {}
   writer_shared(const writer_shared&) = delete;
   writer_shared& operator=(const writer_shared&) = delete;
 
@@ -106,13 +149,29 @@ struct writer_shared {
     wake_everyone();
   }
 
-  // Stops admission and wakes the writer and every waiting producer.
-  void begin_close() {
+  // Stops admission and wakes the writer and every waiting producer. A
+  // policy that throws here (Backpressure::notify, Queue::close) fails the
+  // writer with Internal naming what(), as on the writer thread: close()
+  // then returns that status, and the destructor never sees an exception.
+  void begin_close() noexcept {
     writer_state expected = writer_state::kOpen;
     // seq_cst: the closing half of the shutdown handshake.
     state.compare_exchange_strong(expected, writer_state::kClosing, std::memory_order_seq_cst);
-    queue.close();
-    backpressure.notify();
+    // notify() first: the writer thread sleeps in pop_wait until the queue
+    // closes, so it cannot finish cleanly before a throw here is recorded.
+    guarded_close_call([this] { backpressure.notify(); });
+    guarded_close_call([this] { queue.close(); });
+  }
+  template <class Call>
+  void guarded_close_call(Call&& call) noexcept {
+    try {
+      call();
+    } catch (const std::exception& e) {
+      fail(absl::InternalError(absl::StrCat("a policy threw on close(): ", e.what())));
+    } catch (...) {
+      fail(absl::InternalError(
+          "a policy threw on close(): an exception not derived from std::exception"));
+    }
   }
 
   // The writer thread drained everything after a close.
@@ -162,9 +221,12 @@ struct writer_shared {
 
   bool open() const noexcept {
     // Acquire: pairs with the seq_cst state stores, so a thread that sees
-    // kFailed also sees the failure status.
-    return state.load(std::memory_order_acquire) == writer_state::kOpen;
+    // kFailed also sees the failure status. In a fork()ed child the writer is
+    // never open (process.h).
+    return state.load(std::memory_order_acquire) == writer_state::kOpen && !forked();
   }
+  // True in a child of fork(): the writer thread does not run here.
+  bool forked() const noexcept { return detail::forked(fork_gen); }
   bool failed() const noexcept {
     return state.load(std::memory_order_acquire) == writer_state::kFailed;  // as open()
   }
@@ -172,6 +234,7 @@ struct writer_shared {
   // OK while running or after a clean close; otherwise the cause, and once
   // the thread has ended (`final`) the number of accepted frames not written.
   absl::Status status(bool final) const {
+    if (forked()) return forked_status();  // before mu: the parent may have held it at fork()
     if (!failed()) return absl::OkStatus();
     absl::MutexLock lock(&mu);
     if (!final || !started) return failure;
@@ -181,7 +244,7 @@ struct writer_shared {
   }
 
   absl::Status not_open_status() const {
-    if (failed()) return status(false);
+    if (forked() || failed()) return status(false);
     return absl::FailedPreconditionError("funnel writer is closed; frame rejected");
   }
 
@@ -234,7 +297,11 @@ struct writer_shared {
     return s;
   }
 
+  // The process generation this writer was made in (process.h).
+  const std::uint32_t fork_gen = fork_watch();
   const writer_options options;
+  // OK, or why building the queue or the express lane failed (start()).
+  absl::Status setup;
   Q queue;
   B backpressure;
   pending_budget budget;
@@ -267,7 +334,7 @@ struct writer_shared {
   // The express lane (express_lane.h): frame queues only (byte queues get a
   // disabled one). Its pending count joins the shutdown handshake beside the
   // budget; express_frames is written by the writer thread only (bump).
-  express_lane<frame_type> express{byte_queue<Q> ? 0 : options.express_capacity};
+  express_lane<frame_type> express;
   std::atomic<std::uint64_t> express_frames{0};
 };
 

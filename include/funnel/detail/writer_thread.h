@@ -22,11 +22,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "funnel/concepts.h"
+#include "funnel/detail/process.h"
 
 namespace funnel::detail {
 
 template <class Shared, class S, class Loop, class DrainAsLost>
 void run_writer_thread(Shared& w, S& sink, Loop&& loop, DrainAsLost&& drain_as_lost) noexcept {
+  current_writer = &w;  // close()/flush() from a hook on this thread must not wait (process.h)
   {
     absl::MutexLock lock(&w.mu);
     w.started = true;
@@ -52,6 +54,7 @@ void run_writer_thread(Shared& w, S& sink, Loop&& loop, DrainAsLost&& drain_as_l
   // only) finishes before the counters become final (detail/overflow.h).
   // seq_cst: the writer half of that handshake.
   while (w.dropping.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  current_writer = nullptr;
   // Release: whoever sees `finished` sees every counter and state above.
   w.finished.store(true, std::memory_order_release);
   w.progress.notify_all();
