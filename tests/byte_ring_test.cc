@@ -335,6 +335,24 @@ TEST(ByteRingWriter, LargeFramesTravelByReferenceWithoutACopy) {
   EXPECT_EQ(w.stats().bytes_written, 64u * 1024 + 11);
 }
 
+// Documented (docs/failure-model.md): max_pending_bytes is the ring's size;
+// a by-reference frame takes a frame object's bytes of it and pins its
+// payload outside, so frames far above the bound are accepted and written,
+// at most max_pending_frames of them pending.
+TEST(ByteRingWriter, ByReferenceFramesPinTheirPayloadOutsideTheRingBound) {
+  memory_sink sink;
+  auto buffer = sink.buffer();
+  basic_writer<byte_ring<outbound_frame>, memory_sink, condvar_backpressure, count_batcher> w(
+      std::move(sink), ring_options(64 * 1024, 16));
+  auto h = w.handle();
+  for (std::uint32_t i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(h.send(make_frame(i, std::string(1 << 20, 'p'))).ok()) << i;
+  }
+  ASSERT_TRUE(w.close().ok());
+  EXPECT_EQ(decode_all(buffer->contents()).size(), 8u);
+  EXPECT_EQ(w.stats().bytes_written, 8u * ((1u << 20) + 11));
+}
+
 TEST(ByteRingWriter, ManyProducersWithClaimsAndAbortsKeepPerProducerOrder) {
   constexpr int kProducers = 8;
   const std::uint32_t per = kTsan ? 300 : 3000;

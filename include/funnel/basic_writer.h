@@ -52,8 +52,20 @@
 // returns DeadlineExceeded naming how many accepted frames were not written
 // (counted lost). The destructor is close(now + options.shutdown_timeout).
 //
-// Bad frames: an empty (default-constructed or moved-from) frame is refused
-// with InvalidArgument before it takes any budget; nothing reaches the sink.
+// Bad frames: an empty (default-constructed or moved-from) frame, and a valid
+// one of size() 0, are refused with InvalidArgument before they take any
+// budget; nothing reaches the sink. A frame whose wire() disagrees with its
+// size() is refused by a byte_ring send, and stops a frame queue's writer
+// (Internal) before any of its batch is written (funnel/frame.h, "Laws").
+//
+// Own thread: close() called on the writer thread (from an Observer, a Sink
+// or another policy hook) begins the close and returns FailedPrecondition
+// without waiting for itself; flush() there returns FailedPrecondition.
+//
+// fork(): in a child, the writer's thread does not run and its sink is the
+// parent's. close(), flush(), status(), every send and the destructor return
+// FailedPrecondition naming fork at once and touch nothing shared (no
+// cancel, no write, no wake). Make a new writer in the child.
 //
 // Failure: when the sink returns an error, the writer stops writing. Every
 // later send/try_send/flush returns Unavailable with the sink's status in its
@@ -110,7 +122,9 @@ class basic_writer {
 
   // Starts the writer thread. Invalid options (or a Queue smaller than
   // max_pending_frames) do not throw: the writer starts failed and every
-  // send, flush() and close() return InvalidArgument naming the field.
+  // send, flush() and close() return InvalidArgument naming the field; so
+  // does a queue that cannot be allocated (ResourceExhausted) and a sink
+  // whose optional status() is not OK (its status).
   // `observer` is moved into the writer; share state with it through a
   // pointer it holds (summary_observer's copies share theirs).
   explicit basic_writer(Sink sink, writer_options options = {},

@@ -21,6 +21,11 @@
 // this claim and stopped (see options.h), or whatever else stopped it (a sink
 // error, a close deadline).
 //
+// Bounds: write exactly size() bytes at data(). Bytes written past them land
+// in the next record of the ring, another producer's frame: undefined
+// behaviour that nothing detects (the ring is one allocation, so ASan does
+// not see it either).
+//
 // Order: claims are written in the order they were claimed, not committed;
 // a claim holds back every frame claimed or sent after it until it is
 // committed or aborted, so fill it promptly and never block while holding it.
