@@ -42,7 +42,11 @@
 // release/acquire pairs.
 //
 // Cost: notify_all with no sleeper is one fence and one relaxed load.
-// Blocking: commit_wait blocks on an absl::CondVar; it never spins.
+// Blocking: commit_wait blocks on an absl::CondVar; it never spins. A
+// timeout counts only once absl::Now() has reached the deadline, else it
+// sleeps again: Abseil does not promise that a timed wait never ends early
+// (its own tests allow 200 µs; Windows times waits in timer ticks), and
+// callers such as condvar_backpressure promise never to give up early.
 // Allocation: none.
 #ifndef FUNNEL_EVENT_COUNT_H_
 #define FUNNEL_EVENT_COUNT_H_
@@ -52,6 +56,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"  // absl::Now, for early timeouts
 #include "absl/time/time.h"
 
 namespace funnel {
@@ -76,14 +81,16 @@ class event_count {
   }
 
   // Sleeps until notify_all() is called after prepare_wait() returned `k`, or
-  // until `deadline`. Returns false on timeout.
+  // until `deadline`. Returns false on timeout, and only once absl::Now() has
+  // reached `deadline` (see "Blocking").
   bool commit_wait(key k, absl::Time deadline) {
     bool notified = true;
     {
       absl::MutexLock lock(&mu_);
       // Relaxed loads: epoch_ is only written under mu_, which we hold.
       while (epoch_.load(std::memory_order_relaxed) == k) {
-        if (cv_.WaitWithDeadline(&mu_, deadline) && epoch_.load(std::memory_order_relaxed) == k) {
+        if (cv_.WaitWithDeadline(&mu_, deadline) && epoch_.load(std::memory_order_relaxed) == k &&
+            absl::Now() >= deadline) {  // an early timeout waits again
           notified = false;
           break;
         }

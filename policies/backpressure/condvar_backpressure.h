@@ -61,8 +61,9 @@
 //
 // Blocking: wait() blocks on an absl::CondVar (via the event count), never
 // spins; it re-reads the clock only when woken, and never returns false
-// before absl::Now() has reached the deadline. notify() may briefly take a
-// mutex when someone sleeps.
+// before absl::Now() has reached the deadline (a timed wait that ends early,
+// as Windows' may, sleeps again: event_count::commit_wait). notify() may
+// briefly take a mutex when someone sleeps.
 // Allocation: none.
 #ifndef FUNNEL_POLICIES_BACKPRESSURE_CONDVAR_BACKPRESSURE_H_
 #define FUNNEL_POLICIES_BACKPRESSURE_CONDVAR_BACKPRESSURE_H_

@@ -35,6 +35,12 @@
 // clock before each yield and each sleep, returns false as soon as it sees
 // the deadline has passed (so a past deadline never yields), and never sleeps
 // past the deadline.
+// On Windows absl::SleepFor sleeps whole milliseconds (Sleep() with the
+// duration truncated), so a sleep under 1 ms returns at once: the default
+// interval polls there instead of sleeping, and every wait that runs to its
+// deadline polls its last fraction of a millisecond (ready(), absl::Now()
+// and a Sleep(0) per look: up to ~2,000 looks under Wine). Use an interval
+// of 1 ms or more on Windows for producers that must not occupy a core.
 // Allocation: none.
 #ifndef FUNNEL_POLICIES_BACKPRESSURE_SLEEP_BACKPRESSURE_H_
 #define FUNNEL_POLICIES_BACKPRESSURE_SLEEP_BACKPRESSURE_H_
