@@ -3,52 +3,46 @@
 // `posix_writev_sink`: gather-writes batches to a POSIX file descriptor: a
 // pipe or FIFO, a socket, a tty or other character device, a file.
 //
-// When to use: any fd on Linux. When not to use: Windows (win32_handle_sink,
-// win32_socket_sink). Elsewhere (macOS, BSD) /dev/fd/N is a dup, not a new
-// description: pipes and ttys are refused unless `interruptible_pipes = false`.
+// When to use: any fd on Linux. When not to use: Windows (win32_*_sink). On
+// macOS and the BSDs /dev/fd/N is a dup, not a new description, so blocking
+// pipes and ttys are refused there unless `interruptible_pipes = false`.
 //
-// Its own fd. At construction the sink takes an fd of its own (>= 3,
-// close-on-exec) and writes only through it. It never changes the flags of a
-// description other fds share (a dup, `2>&1`, a parent shell keep theirs),
-// and a caller that closes its fd number and reuses it cannot redirect the
-// frames: they go on to the file the fd named at construction.
-//   * sockets: a dup; sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL), non-blocking per call.
+// Its own fd. The constructor takes an fd of its own (>= 3, close-on-exec);
+// the sink writes only through it and never changes the flags of a
+// description other fds share (a dup, `2>&1`, a parent shell keep theirs). An
+// fd number the caller closes and reuses cannot redirect the frames.
+//   * sockets: a dup; sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL).
 //   * pipes, FIFOs, character devices (ttys, ptys, /dev/null): /proc/self/fd/N
-//     reopened write-only with O_NONBLOCK | O_NOCTTY, a new open file
-//     description, non-blocking for the sink alone (checked: same
-//     dev/ino/rdev, O_NONBLOCK set). Not reopened: a pty master (/dev/ptmx,
-//     char 5:2; reopening creates a new pty) and a read-only fd (a dup keeps
-//     its EBADF). A pipe whose reader is gone (ENXIO) gets a dup: writes fail
-//     with EPIPE at once. Without such a description (no /proc, a pty master,
+//     reopened O_WRONLY | O_NONBLOCK | O_NOCTTY, a new open file description
+//     (checked: same dev/ino/rdev, O_NONBLOCK set). Not reopened: a pty
+//     master (char 5:2: reopening creates a new pty) and a read-only fd (a dup
+//     keeps its EBADF). No reader (ENXIO): a dup, whose writes fail with
+//     EPIPE (a reader opening that FIFO later can make them block). Where
+//     no such description can be had (no /proc, a pty master,
 //     EACCES) the sink refuses the fd: status() is FailedPrecondition naming
-//     the fd, the cause and the way out, `interruptible_pipes = false`: a
-//     plain dup, written blocking (close(deadline) then waits for a write the
+//     the fd, the cause and the way out, `interruptible_pipes = false` (a
+//     plain dup written blocking: close(deadline) then waits for a write the
 //     reader never takes).
-//   * regular files, block devices, anything else: a dup (no peer to wait for).
-// status() also reports a set-up step that failed ("Too many open files" for
-// the dup or the wake pipe); basic_writer reads it before starting and then
-// fails every send, flush and close with it.
+//   * regular files, block devices, anything else: a dup.
+// status() also reports a failed set-up step ("Too many open files" for the
+// dup or the wake pipe); basic_writer then fails send, flush and close with it.
 //
-// write(): at most IOV_MAX ranges per call (the writer resumes with the
-// rest); retries EINTR; on EAGAIN waits in poll() for POLLOUT or a cancel, and
-// fails with DeadlineExceeded ("fd N not writable within T") when one call
-// makes no progress for `options.write_timeout` (default: no limit); this
-// holds for blocking fds too, as every fd the sink waits on is non-blocking
-// for it. SIGPIPE never kills the process: sockets use MSG_NOSIGNAL; the
-// writer thread blocks SIGPIPE once (on_writer_thread_start); a write from
-// another thread blocks it around the call and consumes the signal it raised.
-// Errors carry the errno text and the caller's fd number (fd()): "writev to
-// fd N: Broken pipe" (absl::ErrnoToStatus).
-// cancel() (close(deadline) or the destructor's shutdown_timeout ran out)
-// sets a flag and wakes poll() through the sink's wake pipe: the waiting write
-// and every later one fail with Cancelled. It touches nothing shared (no
-// shutdown()): the peer sees EOF when the fd's owner closes it.
+// write(): at most IOV_MAX ranges per call; retries EINTR; on EAGAIN waits in
+// poll() for POLLOUT or a cancel. A call that makes no progress for
+// `options.write_timeout` (default: none) fails with DeadlineExceeded "fd N
+// not writable within T", blocking fd or not. SIGPIPE never kills the
+// process: MSG_NOSIGNAL for sockets; the writer thread blocks SIGPIPE once
+// (on_writer_thread_start); a write from another thread blocks it around the
+// call and consumes the signal it raised. Errors carry the errno text and the
+// caller's fd number, fd(): "writev to fd N: Broken pipe".
+// cancel() sets a flag and wakes poll() through the sink's wake pipe: the
+// waiting write and every later one fail with Cancelled. It touches nothing
+// shared (no shutdown()): the peer sees EOF when the fd's owner closes it.
 //
-// Ownership: the caller's fd is borrowed (the caller closes it after the
-// writer is closed) unless `fd_ownership::owned` (closed by the destructor).
-// The sink's own fd is closed by on_writer_thread_stop, before the writer's
-// close() returns (so the peer sees EOF once the caller closes its fd; a
-// wrapper sink must forward that hook), or else by the destructor.
+// Ownership: the caller's fd is borrowed, or closed by the destructor with
+// `fd_ownership::owned`. The sink's own fd is closed by on_writer_thread_stop
+// (before the writer's close() returns, so the peer sees EOF once the caller
+// closes its fd; a wrapper sink must forward the hook) or by the destructor.
 //
 // Cost on the hot path: one writev/sendmsg per call plus copying the gather
 // list into the reused iovec array (16 bytes per range). Construction: fstat,
@@ -214,13 +208,13 @@ class posix_writev_sink {
                        : S_ISCHR(st.st_mode)  ? "a character device"
                                               : "a file";
     const int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0) return errno_status(errno, what, "fcntl(F_GETFL)");
+    if (flags < 0) return errno_status(errno, what, "cannot read its flags (fcntl)");
     if (pipe_or_device && options_.interruptible_pipes && (flags & O_ACCMODE) != O_RDONLY) {
       if (absl::Status s = reopen_nonblocking(st, flags, what); !s.ok()) return s;
     }
     if (own_ < 0) {  // sockets, files, read-only fds, interruptible_pipes = false, no reader
       own_ = ::fcntl(fd_, F_DUPFD_CLOEXEC, 3);
-      if (own_ < 0) return errno_status(errno, what, "dup (F_DUPFD_CLOEXEC)");
+      if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
     }
     if (!is_socket_ && !pipe_or_device) return absl::OkStatus();  // no wait, no wake pipe
 #ifdef __linux__
@@ -230,12 +224,12 @@ class posix_writev_sink {
 #endif
     if (made != 0) {
       wake_[0] = wake_[1] = -1;
-      return errno_status(errno, what, "its wake pipe (pipe)");
+      return errno_status(errno, what, "cannot make its wake pipe (pipe)");
     }
     for (int& w : wake_) {
       w = above_stdio(w);
       if (w < 0 || ::fcntl(w, F_SETFL, O_NONBLOCK) != 0 || ::fcntl(w, F_SETFD, FD_CLOEXEC) != 0) {
-        return errno_status(errno, what, "its wake pipe (fcntl)");
+        return errno_status(errno, what, "cannot make its wake pipe (fcntl)");
       }
     }
     return absl::OkStatus();
@@ -265,20 +259,21 @@ class posix_writev_sink {
     if (r < 0) {
       const int err = errno;
       if (err == ENXIO && S_ISFIFO(st.st_mode)) return absl::OkStatus();  // no reader: a dup
-      if (err == EMFILE || err == ENFILE || err == ENOMEM) return errno_status(err, what, "open");
+      if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+        return errno_status(err, what, "cannot take an fd of its own (open)");
+      }
       const absl::Status e = absl::ErrnoToStatus(err, absl::StrCat("open ", path));
       return refuse(e.message());
     }
     own_ = above_stdio(r);
-    if (own_ < 0) return errno_status(errno, what, "dup (F_DUPFD_CLOEXEC)");
+    if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
     struct stat mine;
-    if (::fstat(own_, &mine) != 0 || mine.st_dev != st.st_dev || mine.st_ino != st.st_ino ||
-        mine.st_rdev != st.st_rdev) {
-      return refuse(absl::StrCat(path, " opened another file"));
-    }
-    const int mine_flags = ::fcntl(own_, F_GETFL);
-    if (mine_flags < 0 || (mine_flags & O_NONBLOCK) == 0) {
-      return refuse(absl::StrCat(path, " gave a shared description (a dup), not a new one"));
+    const bool same = ::fstat(own_, &mine) == 0 && mine.st_dev == st.st_dev &&
+                      mine.st_ino == st.st_ino && mine.st_rdev == st.st_rdev;
+    const int got = ::fcntl(own_, F_GETFL);
+    if (!same || got < 0 || (got & O_NONBLOCK) == 0) {
+      return refuse(absl::StrCat(path, same ? " gave a shared description (a dup), not a new one"
+                                            : " opened another file"));
     }
     return absl::OkStatus();
   }
@@ -296,7 +291,7 @@ class posix_writev_sink {
 
   absl::Status errno_status(int err, const char* what, const char* step) const {
     return absl::ErrnoToStatus(err, absl::StrCat("posix_writev_sink for fd ", fd_, " (", what,
-                                                 "): cannot take ", step));
+                                                 "): ", step));
   }
 
   bool cancelled() const noexcept {
