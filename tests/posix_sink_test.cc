@@ -116,7 +116,11 @@ struct gated_posix_sink {
   std::shared_ptr<gate> g = std::make_shared<gate>();
   std::shared_ptr<record> rec = std::make_shared<record>();
 
+  // A wrapper forwards the hooks: on_writer_thread_stop releases the inner
+  // sink's own fd (the reader's EOF), cancel() makes close(deadline) bounded.
   void on_writer_thread_start() { inner.on_writer_thread_start(); }
+  void on_writer_thread_stop() { inner.on_writer_thread_stop(); }
+  void cancel() noexcept { inner.cancel(); }
 
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
     g->arrive();
@@ -509,7 +513,10 @@ TEST(PosixSinkIovMax, OneWriteTakesAtMostIovMaxRangesAndTheRestFollows) {
 
   fd_pair p = make_pipe();
   reader_thread reader(p.read_end.get(), p.write_end);
-  posix_writev_sink sink(p.write_end.get());
+  // Held in an optional: the sink's own fd keeps the pipe open until the
+  // sink is destroyed (no writer thread here to call on_writer_thread_stop).
+  std::optional<posix_writev_sink> sink_holder(std::in_place, p.write_end.get());
+  posix_writev_sink& sink = *sink_holder;
   std::span<const_buffer> rest(ranges);
   absl::StatusOr<std::size_t> n = sink.write(rest);
   ASSERT_TRUE(n.ok()) << n.status() << " (more than IOV_MAX ranges must not reach writev)";
@@ -528,6 +535,7 @@ TEST(PosixSinkIovMax, OneWriteTakesAtMostIovMaxRangesAndTheRestFollows) {
     ASSERT_LT(calls, 100000);
   }
   EXPECT_GE(calls, 3) << "2500 ranges need at least 3 calls of 1024";
+  sink_holder.reset();
   const std::string got = reader.close_and_join();
   EXPECT_EQ(got.size(), backing.size());
   EXPECT_TRUE(got == backing) << "stream differs";

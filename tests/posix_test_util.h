@@ -1,5 +1,6 @@
 // tests/posix_test_util.h: fd helpers shared by funnel's POSIX tests (real
-// pipes, socket pairs, reader threads, signals). Not part of the testing kit.
+// pipes, socket pairs, ptys, reader threads, signals, a watchdog). Not part
+// of the testing kit.
 #ifndef FUNNEL_TESTS_POSIX_TEST_UTIL_H_
 #define FUNNEL_TESTS_POSIX_TEST_UTIL_H_
 
@@ -10,11 +11,14 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
@@ -84,6 +89,61 @@ inline int shrink_pipe(int fd) {
   EXPECT_GE(::fcntl(fd, F_SETPIPE_SZ, 4096), 0) << "F_SETPIPE_SZ: " << errno;
   return ::fcntl(fd, F_GETPIPE_SZ);
 }
+
+// A pty pair: `master` (what a terminal emulator reads) and `slave` (what a
+// program writes to, like a terminal), the slave in raw mode (cfmakeraw: no
+// output processing, so bytes arrive as written), neither a controlling tty.
+struct pty_pair {
+  unique_fd master;
+  unique_fd slave;
+};
+
+// Opens a pty pair; "" on success, else why not (the caller skips).
+inline std::string open_pty(pty_pair& out) {
+  unique_fd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (master.get() < 0) return absl::StrCat("posix_openpt: errno ", errno);
+  char name[128];
+  if (::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0 ||
+      ::ptsname_r(master.get(), name, sizeof name) != 0) {
+    return absl::StrCat("grantpt/unlockpt/ptsname_r: errno ", errno);
+  }
+  unique_fd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (slave.get() < 0) return absl::StrCat("open ", name, ": errno ", errno);
+  termios t;
+  if (::tcgetattr(slave.get(), &t) != 0) return absl::StrCat("tcgetattr: errno ", errno);
+  ::cfmakeraw(&t);
+  if (::tcsetattr(slave.get(), TCSANOW, &t) != 0) return absl::StrCat("tcsetattr: errno ", errno);
+  out.master = std::move(master);
+  out.slave = std::move(slave);
+  return "";
+}
+
+// Fails and aborts the test binary if it is still alive after `limit`: a
+// test that would hang (a close() that never returns) fails instead, with
+// `what` in the output. Destroy it when the guarded part is over.
+class watchdog {
+ public:
+  explicit watchdog(std::string what, absl::Duration limit = absl::Seconds(30))
+      : what_(std::move(what)), thread_([this, limit] {
+          if (done_.WaitForNotificationWithTimeout(limit)) return;
+          ADD_FAILURE() << "watchdog: " << what_ << " did not finish within "
+                        << absl::FormatDuration(limit);
+          std::fprintf(stderr, "watchdog: %s did not finish within %s; aborting\n", what_.c_str(),
+                       absl::FormatDuration(limit).c_str());
+          std::abort();
+        }) {}
+  ~watchdog() {
+    done_.Notify();
+    thread_.join();
+  }
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+
+ private:
+  std::string what_;
+  absl::Notification done_;
+  std::thread thread_;  // last: starts once the fields above exist
+};
 
 inline bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 

@@ -1,45 +1,59 @@
 // funnel/policies/sink/posix_writev_sink.h
 // -----------------------------------------------------------------------------
 // `posix_writev_sink`: gather-writes batches to a POSIX file descriptor: a
-// pipe, a Unix or TCP socket, a regular file.
+// pipe or FIFO, a socket, a tty or other character device, a file.
 //
-// When to use: any fd on Linux/macOS. Sockets go through sendmsg() with
-// MSG_NOSIGNAL; everything else through writev().
-// When not to use: Windows (win32_handle_sink, win32_socket_sink).
+// When to use: any fd on Linux. When not to use: Windows (win32_*_sink). On
+// macOS and the BSDs /dev/fd/N is a dup, not a new description, so blocking
+// pipes and ttys are refused there unless `interruptible_pipes = false`.
 //
-// Behaviour:
-//   * takes at most IOV_MAX ranges per call (the writer resumes with the rest);
-//   * retries EINTR;
-//   * on EAGAIN/EWOULDBLOCK (non-blocking fds) waits with poll() for POLLOUT,
-//     up to `options.write_timeout` (default: no limit), then retries;
-//   * never lets SIGPIPE kill the process: sockets use MSG_NOSIGNAL; for
-//     pipes, the writer thread blocks SIGPIPE for itself once
-//     (on_writer_thread_start), and a write from any other thread blocks it
-//     around the call and consumes the signal it raised. A closed reader
-//     becomes an error status "writev to fd N: Broken pipe".
-//   * errors carry the errno text: absl::ErrnoToStatus.
-//   * cancel() (called by close(deadline) / the destructor's shutdown_timeout
-//     from the owner thread) interrupts a write waiting for the peer and fails
-//     every later write with Cancelled: a socket is shut down for writing
-//     (shutdown(SHUT_WR): a blocked sendmsg returns at once, the peer sees
-//     EOF); a wait in poll() is woken through a wake pipe the sink owns. A
-//     blocking pipe cannot be interrupted in writev, so by default the sink
-//     puts a pipe's fd in non-blocking mode for the writer thread's life
-//     (on_writer_thread_start sets O_NONBLOCK, on_writer_thread_stop restores
-//     the flags, before close() returns); writes then wait in poll().
-//     `options.interruptible_pipes = false` leaves the flags alone.
+// Its own fd. The constructor takes an fd of its own (>= 3, close-on-exec);
+// the sink writes only through it and never changes the flags of a
+// description other fds share (a dup, `2>&1`, a parent shell keep theirs). An
+// fd number the caller closes and reuses cannot redirect the frames.
+//   * sockets: a dup; sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL).
+//   * pipes, FIFOs, character devices (ttys, ptys, /dev/null): /proc/self/fd/N
+//     reopened O_WRONLY | O_NONBLOCK | O_NOCTTY, a new open file description
+//     (checked: same dev/ino/rdev, O_NONBLOCK set). Not reopened: a pty
+//     master (char 5:2: reopening creates a new pty) and a read-only fd (a dup
+//     keeps its EBADF). No reader (ENXIO): a dup, whose writes fail with
+//     EPIPE (a reader opening that FIFO later can make them block). Where
+//     no such description can be had (no /proc, a pty master,
+//     EACCES) the sink refuses the fd: status() is FailedPrecondition naming
+//     the fd, the cause and the way out, `interruptible_pipes = false` (a
+//     plain dup written blocking: close(deadline) then waits for a write the
+//     reader never takes).
+//   * regular files, block devices, anything else: a dup.
+// status() also reports a failed set-up step ("Too many open files" for the
+// dup or the wake pipe); basic_writer then fails send, flush and close with it.
 //
-// Ownership: by default the fd is borrowed (the caller closes it after the
-// writer is closed); `fd_ownership::owned` closes it in the destructor.
+// write(): at most IOV_MAX ranges per call; retries EINTR; on EAGAIN waits in
+// poll() for POLLOUT or a cancel. A call that makes no progress for
+// `options.write_timeout` (default: none) fails with DeadlineExceeded "fd N
+// not writable within T", blocking fd or not. SIGPIPE never kills the
+// process: MSG_NOSIGNAL for sockets; the writer thread blocks SIGPIPE once
+// (on_writer_thread_start); a write from another thread blocks it around the
+// call and consumes the signal it raised. Errors carry the errno text and the
+// caller's fd number, fd(): "writev to fd N: Broken pipe".
+// cancel() sets a flag and wakes poll() through the sink's wake pipe: the
+// waiting write and every later one fail with Cancelled. It touches nothing
+// shared (no shutdown()): the peer sees EOF when the fd's owner closes it.
+//
+// Ownership: the caller's fd is borrowed, or closed by the destructor with
+// `fd_ownership::owned`. The sink's own fd is closed by on_writer_thread_stop
+// (before the writer's close() returns, so the peer sees EOF once the caller
+// closes its fd; a wrapper sink must forward the hook) or by the destructor.
 //
 // Cost on the hot path: one writev/sendmsg per call plus copying the gather
-// list into the sink's reused iovec array (16 bytes per range).
-// Thread-safety: cancel() from any thread, concurrently with write().
-// Memory ordering: cancel() stores `cancelled` (release) before it wakes the
-// writer; write() reads it (acquire) after poll() or a failed call.
-// Blocking: in the system call, and in poll() when the fd would block.
-// Allocation: the iovec array (IOV_MAX entries) once, on first use; for pipes
-// and sockets, a small cancel state (and its wake pipe) at construction.
+// list into the reused iovec array (16 bytes per range). Construction: fstat,
+// fcntl, an open or a dup, a pipe: up to three fds.
+// Thread-safety: cancel(), fd() and status() from any thread, concurrently
+// with write(); the rest from one thread at a time (the writer thread).
+// Memory ordering: cancel() stores `cancelled_` (release) before it writes
+// the wake byte; write() loads it (acquire) before each call and after poll().
+// Blocking: in poll() while the fd is full; in writev only with
+// `interruptible_pipes = false` on a blocking pipe or device.
+// Allocation: the iovec array (IOV_MAX entries) once, on first use.
 #ifndef FUNNEL_POLICIES_SINK_POSIX_WRITEV_SINK_H_
 #define FUNNEL_POLICIES_SINK_POSIX_WRITEV_SINK_H_
 
@@ -53,17 +67,23 @@
 #include <sys/stat.h>
 #include <sys/uio.h>  // iovec, writev
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/sysmacros.h>  // major, minor
+#endif
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
@@ -75,94 +95,98 @@ enum class fd_ownership { borrowed, owned };
 class posix_writev_sink {
  public:
   struct options {
-    // How long to wait for a non-blocking fd to become writable before the
-    // write fails with DeadlineExceeded.
+    // A write() call that makes no progress for this long fails with
+    // DeadlineExceeded (every fd kind; see above).
     absl::Duration write_timeout = absl::InfiniteDuration();
     fd_ownership ownership = fd_ownership::borrowed;
-    // Make a blocking pipe non-blocking so that cancel() can interrupt a
-    // write to a reader that stopped reading (see above).
+    // Pipes, FIFOs and character devices: true writes through a non-blocking
+    // description of the sink's own, so that cancel() and write_timeout work,
+    // and refuses the fd (status()) when there is none; false writes through
+    // a plain dup, blocking if the fd is: close(deadline) then waits for a
+    // write the reader never takes.
     bool interruptible_pipes = true;
   };
 
   explicit posix_writev_sink(int fd) : posix_writev_sink(fd, options{}) {}
-  posix_writev_sink(int fd, options o) : fd_(fd), options_(o) {
-    struct stat st;
-    const bool known = ::fstat(fd, &st) == 0;
-    is_socket_ = known && S_ISSOCK(st.st_mode);
-    is_pipe_ = known && S_ISFIFO(st.st_mode);
-    if (is_socket_ || is_pipe_) cancel_ = std::make_unique<cancel_state>();
-  }
+  posix_writev_sink(int fd, options o) : fd_(fd), options_(o) { status_ = set_up(); }
 
+  // Moves happen before the writer thread starts (cancel() is not running).
   posix_writev_sink(posix_writev_sink&& other) noexcept
       : fd_(std::exchange(other.fd_, -1)),
+        own_(std::exchange(other.own_, -1)),
+        wake_{std::exchange(other.wake_[0], -1), std::exchange(other.wake_[1], -1)},
         options_(other.options_),
         is_socket_(other.is_socket_),
-        is_pipe_(other.is_pipe_),
-        restore_flags_(std::exchange(other.restore_flags_, -1)),
-        iov_(std::move(other.iov_)),
-        cancel_(std::move(other.cancel_)) {}
+        status_(std::move(other.status_)),
+        cancelled_(other.cancelled_.load(std::memory_order_relaxed)),  // not shared yet
+        iov_(std::move(other.iov_)) {}
   posix_writev_sink& operator=(posix_writev_sink&&) = delete;
   posix_writev_sink(const posix_writev_sink&) = delete;
   posix_writev_sink& operator=(const posix_writev_sink&) = delete;
 
   ~posix_writev_sink() {
+    for (int fd : {own_, wake_[0], wake_[1]}) {
+      if (fd >= 0) ::close(fd);
+    }
     if (fd_ >= 0 && options_.ownership == fd_ownership::owned) ::close(fd_);
   }
+
+  // OK, or why this sink cannot write (see above). Any thread.
+  absl::Status status() const { return status_; }
+
+  // The caller's fd number (what messages name), not the sink's own fd.
+  int fd() const noexcept { return fd_; }
 
   // Interrupts a write waiting for the peer; every later write fails with
   // Cancelled. Any thread, concurrently with write(); idempotent.
   void cancel() noexcept {
-    if (!cancel_) return;  // regular files and devices: writes do not wait for a peer
     // Release: pairs with the acquire in cancelled(); stored before the wake.
-    if (cancel_->cancelled.exchange(true, std::memory_order_release)) return;
-    if (is_socket_) ::shutdown(fd_, SHUT_WR);  // a blocked sendmsg returns EPIPE
+    if (cancelled_.exchange(true, std::memory_order_release)) return;
+    if (wake_[1] < 0) return;  // files: writes do not wait for a peer
     const char byte = 1;
-    [[maybe_unused]] const ssize_t n = ::write(cancel_->wake[1], &byte, 1);  // wakes poll()
+    [[maybe_unused]] const ssize_t n = ::write(wake_[1], &byte, 1);  // wakes poll()
   }
-
-  int fd() const noexcept { return fd_; }
 
   // Called once on the writer thread: that thread is funnel's, so it may keep
   // SIGPIPE blocked for its whole life and skip the per-call mask dance.
   void on_writer_thread_start() noexcept {
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
+    const sigset_t pipe_only = sigpipe_only();
     if (pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr) == 0) sigpipe_blocked_here() = true;
-    if (is_pipe_ && options_.interruptible_pipes) {
-      const int flags = ::fcntl(fd_, F_GETFL);
-      if (flags >= 0 && (flags & O_NONBLOCK) == 0 &&
-          ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) == 0) {
-        restore_flags_ = flags;
-      }
-    }
   }
 
-  // Called once on the writer thread after its last write: gives the fd its
-  // flags back (the caller's fd as it was), while the fd is surely still open.
+  // Called once on the writer thread after its last write: releases the
+  // sink's own fd, so the peer sees EOF once the caller closes its fd. (Not
+  // the wake pipe: cancel() may still be writing to it.)
   void on_writer_thread_stop() noexcept {
-    if (restore_flags_ >= 0) ::fcntl(fd_, F_SETFL, restore_flags_);
-    restore_flags_ = -1;
+    if (own_ >= 0) ::close(own_);
+    own_ = -1;
   }
 
   absl::StatusOr<std::size_t> write(std::span<const const_buffer> buffers) {
+    if (!status_.ok()) return status_;
     if (cancelled()) return cancelled_status();
+    if (own_ < 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("write to fd ", fd_, " after on_writer_thread_stop released the sink's fd"));
+    }
     if (!iov_) iov_ = std::make_unique<iovec[]>(kMaxIov);
     const std::size_t count = std::min(buffers.size(), kMaxIov);
     for (std::size_t i = 0; i < count; ++i) {
       iov_[i].iov_base = const_cast<std::byte*>(buffers[i].data);  // writev takes non-const
       iov_[i].iov_len = buffers[i].size;
     }
+    absl::Time deadline = absl::InfinitePast();  // set at the first EAGAIN of this call
     for (;;) {
       const ssize_t n = write_once(count);
       if (n >= 0) return static_cast<std::size_t>(n);
       const int err = errno;
       if (err == EINTR) continue;
       if (err == EAGAIN || err == EWOULDBLOCK) {
-        if (absl::Status s = wait_writable(); !s.ok()) return s;
+        if (deadline == absl::InfinitePast()) deadline = absl::Now() + options_.write_timeout;
+        if (absl::Status s = wait_writable(deadline); !s.ok()) return s;
         continue;
       }
-      if (cancelled()) return cancelled_status();  // e.g. EPIPE after our own shutdown
+      if (cancelled()) return cancelled_status();
       return absl::ErrnoToStatus(err,
                                  absl::StrCat(is_socket_ ? "sendmsg" : "writev", " to fd ", fd_));
     }
@@ -171,34 +195,120 @@ class posix_writev_sink {
  private:
   static constexpr std::size_t kMaxIov = IOV_MAX;
 
-  // Shared by write() and cancel(): the flag and a non-blocking wake pipe.
-  struct cancel_state {
-    std::atomic<bool> cancelled{false};
-    int wake[2] = {-1, -1};
-    cancel_state() {
-      if (::pipe(wake) == 0) {
-        for (int fd : wake) {
-          ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-          ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        }
+  // Takes the sink's own fd (and, where writes may wait, its wake pipe).
+  absl::Status set_up() {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("posix_writev_sink: fstat of fd ", fd_));
+    }
+    is_socket_ = S_ISSOCK(st.st_mode);
+    const bool pipe_or_device = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
+    const char* what = is_socket_                ? "a socket"
+                       : S_ISFIFO(st.st_mode) ? "a pipe or FIFO"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                                              : "a file";
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0) return errno_status(errno, what, "cannot read its flags (fcntl)");
+    if (pipe_or_device && options_.interruptible_pipes && (flags & O_ACCMODE) != O_RDONLY) {
+      if (absl::Status s = reopen_nonblocking(st, flags, what); !s.ok()) return s;
+    }
+    if (own_ < 0) {  // sockets, files, read-only fds, interruptible_pipes = false, no reader
+      own_ = ::fcntl(fd_, F_DUPFD_CLOEXEC, 3);
+      if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
+    }
+    if (!is_socket_ && !pipe_or_device) return absl::OkStatus();  // no wait, no wake pipe
+#ifdef __linux__
+    const int made = ::pipe2(wake_, O_NONBLOCK | O_CLOEXEC);
+#else
+    const int made = ::pipe(wake_);
+#endif
+    if (made != 0) {
+      wake_[0] = wake_[1] = -1;
+      return errno_status(errno, what, "cannot make its wake pipe (pipe)");
+    }
+    for (int& w : wake_) {
+      w = above_stdio(w);
+      if (w < 0 || ::fcntl(w, F_SETFL, O_NONBLOCK) != 0 || ::fcntl(w, F_SETFD, FD_CLOEXEC) != 0) {
+        return errno_status(errno, what, "cannot make its wake pipe (fcntl)");
       }
     }
-    ~cancel_state() {
-      for (int fd : wake) {
-        if (fd >= 0) ::close(fd);
-      }
+    return absl::OkStatus();
+  }
+
+  absl::Status reopen_nonblocking(const struct stat& st, int flags, const char* what) {
+    auto refuse = [&](absl::string_view why) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "posix_writev_sink: fd ", fd_, " (", what, ") has no non-blocking description of its "
+          "own for the sink: ", why, "; set posix_writev_sink::options::interruptible_pipes = "
+          "false to write to it blocking; close(deadline) then waits for a write the reader "
+          "never takes"));
+    };
+#ifdef __linux__
+    const bool ptmx = major(st.st_rdev) == 5 && minor(st.st_rdev) == 2;  // also /dev/pts/ptmx
+    const std::string path = absl::StrCat("/proc/self/fd/", fd_);
+#else
+    struct stat dev_ptmx;
+    const bool ptmx = ::stat("/dev/ptmx", &dev_ptmx) == 0 && dev_ptmx.st_rdev == st.st_rdev;
+    const std::string path = absl::StrCat("/dev/fd/", fd_);
+#endif
+    if (S_ISCHR(st.st_mode) && ptmx) {
+      return refuse("it is a pty master, and reopening one creates a new pty");
     }
-  };
+    const int keep = flags & (O_APPEND | O_SYNC | O_DSYNC);
+    const int r = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | keep);
+    if (r < 0) {
+      const int err = errno;
+      if (err == ENXIO && S_ISFIFO(st.st_mode)) return absl::OkStatus();  // no reader: a dup
+      if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+        return errno_status(err, what, "cannot take an fd of its own (open)");
+      }
+      const absl::Status e = absl::ErrnoToStatus(err, absl::StrCat("open ", path));
+      return refuse(e.message());
+    }
+    own_ = above_stdio(r);
+    if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
+    struct stat mine;
+    const bool same = ::fstat(own_, &mine) == 0 && mine.st_dev == st.st_dev &&
+                      mine.st_ino == st.st_ino && mine.st_rdev == st.st_rdev;
+    const int got = ::fcntl(own_, F_GETFL);
+    if (!same || got < 0 || (got & O_NONBLOCK) == 0) {
+      return refuse(absl::StrCat(path, same ? " gave a shared description (a dup), not a new one"
+                                            : " opened another file"));
+    }
+    return absl::OkStatus();
+  }
+
+  // An fd of 0, 1 or 2 (the process had closed its standard streams) moved
+  // to 3 or above, so that nothing written to stdout or stderr reaches it.
+  static int above_stdio(int fd) noexcept {
+    if (fd < 0 || fd > 2) return fd;
+    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return moved;
+  }
+
+  absl::Status errno_status(int err, const char* what, const char* step) const {
+    return absl::ErrnoToStatus(err, absl::StrCat("posix_writev_sink for fd ", fd_, " (", what,
+                                                 "): ", step));
+  }
 
   bool cancelled() const noexcept {
     // Acquire: pairs with the release in cancel().
-    return cancel_ && cancel_->cancelled.load(std::memory_order_acquire);
+    return cancelled_.load(std::memory_order_acquire);
   }
   absl::Status cancelled_status() const {
     return absl::CancelledError(
         absl::StrCat("write to fd ", fd_, " cancelled: the writer was stopped (close deadline)"));
   }
 
+  static sigset_t sigpipe_only() noexcept {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    return set;
+  }
   // Per thread: has this thread blocked SIGPIPE for good (the writer thread)?
   static bool& sigpipe_blocked_here() noexcept {
     thread_local bool blocked = false;
@@ -210,22 +320,21 @@ class posix_writev_sink {
       msghdr msg{};
       msg.msg_iov = iov_.get();
       msg.msg_iovlen = count;
-      return ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      return ::sendmsg(own_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     if (sigpipe_blocked_here()) {
-      const ssize_t n = ::writev(fd_, iov_.get(), static_cast<int>(count));
+      const ssize_t n = ::writev(own_, iov_.get(), static_cast<int>(count));
       if (n < 0 && errno == EPIPE) consume_pending_sigpipe();
       return n;
     }
     // Not the writer thread: block SIGPIPE around the call, consume the
     // signal this call raised (unless one was pending already), restore.
-    sigset_t pipe_only, old_mask, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
+    const sigset_t pipe_only = sigpipe_only();
+    sigset_t old_mask, pending;
     sigpending(&pending);
     const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
     pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
-    const ssize_t n = ::writev(fd_, iov_.get(), static_cast<int>(count));
+    const ssize_t n = ::writev(own_, iov_.get(), static_cast<int>(count));
     const int err = errno;
     if (n < 0 && err == EPIPE && !was_pending) consume_pending_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
@@ -235,31 +344,27 @@ class posix_writev_sink {
 
   static void consume_pending_sigpipe() noexcept {
     const int saved = errno;
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
+    const sigset_t pipe_only = sigpipe_only();
     const timespec zero{0, 0};
     while (::sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
     }
     errno = saved;
   }
 
-  absl::Status wait_writable() {
-    const absl::Time deadline = options_.write_timeout == absl::InfiniteDuration()
-                                    ? absl::InfiniteFuture()
-                                    : absl::Now() + options_.write_timeout;
+  absl::Status wait_writable(absl::Time deadline) {
     for (;;) {
       int timeout_ms = -1;
       if (deadline != absl::InfiniteFuture()) {
         const absl::Duration left = deadline - absl::Now();
         if (left <= absl::ZeroDuration()) {
           return absl::DeadlineExceededError(absl::StrCat(
-              "fd ", fd_, " not writable within ", absl::FormatDuration(options_.write_timeout)));
+              "fd ", fd_, " not writable within ", absl::FormatDuration(options_.write_timeout),
+              " (write_timeout: no byte taken)"));
         }
         timeout_ms = static_cast<int>(std::min<int64_t>(
             absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), 1 << 30));
       }
-      pollfd p[2] = {{fd_, POLLOUT, 0}, {cancel_ ? cancel_->wake[0] : -1, POLLIN, 0}};
+      pollfd p[2] = {{own_, POLLOUT, 0}, {wake_[0], POLLIN, 0}};
       const int r = ::poll(p, 2, timeout_ms);  // a negative fd is ignored
       if (cancelled()) return cancelled_status();
       if (r > 0 && p[0].revents != 0) return absl::OkStatus();  // or an error write reports
@@ -269,13 +374,14 @@ class posix_writev_sink {
     }
   }
 
-  int fd_;
+  int fd_;           // the caller's: borrowed or owned
+  int own_ = -1;     // the sink's own fd, written through
+  int wake_[2] = {-1, -1};  // cancel() writes [1]; poll() watches [0]
   options options_;
   bool is_socket_ = false;
-  bool is_pipe_ = false;
-  int restore_flags_ = -1;  // the fd's flags before we set O_NONBLOCK, or -1
+  absl::Status status_;
+  std::atomic<bool> cancelled_{false};
   std::unique_ptr<iovec[]> iov_;
-  std::unique_ptr<cancel_state> cancel_;  // pipes and sockets only
 };
 
 }  // namespace funnel
