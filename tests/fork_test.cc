@@ -71,13 +71,15 @@ void expect_clean_exit(int status) {
 }
 
 bool names_fork(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kFailedPrecondition && absl::StrContains(s.message(), "fork");
+  return s.code() == absl::StatusCode::kFailedPrecondition &&
+         absl::StrContains(s.message(), "fork");
 }
 
 void parent_writer_survives_a_child_close(fd_pair p) {
   reader_thread reader(p.read_end.get(), p.write_end);
   auto w = std::make_unique<procwire_writer>(posix_writev_sink(p.write_end.get()));
-  for (std::uint32_t i = 1; i <= 100; ++i) ASSERT_TRUE(w->handle().send(make_frame(i, "parent")).ok());
+  for (std::uint32_t i = 1; i <= 100; ++i)
+    ASSERT_TRUE(w->handle().send(make_frame(i, "parent")).ok());
   ASSERT_TRUE(w->flush().ok());
 
   expect_clean_exit(run_in_child([&] {
@@ -91,7 +93,8 @@ void parent_writer_survives_a_child_close(fd_pair p) {
     return bad;
   }));
 
-  for (std::uint32_t i = 101; i <= 200; ++i) ASSERT_TRUE(w->handle().send(make_frame(i, "parent")).ok());
+  for (std::uint32_t i = 101; i <= 200; ++i)
+    ASSERT_TRUE(w->handle().send(make_frame(i, "parent")).ok());
   EXPECT_TRUE(w->close(absl::Now() + absl::Seconds(20)).ok());
   EXPECT_EQ(w->stats().frames_written, 200u);
   w.reset();

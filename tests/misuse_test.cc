@@ -11,16 +11,16 @@
 #include <functional>
 #include <limits>
 #include <memory>
-#include <span>
 #include <new>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/status/status.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
@@ -97,12 +97,12 @@ struct test_frame {
   }
 };
 
-using ring_writer = basic_writer<byte_ring<test_frame>, memory_sink, sleep_backpressure,
-                                 count_batcher>;
-using frame_writer = basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure,
-                                  count_batcher>;
-using coalescing_writer = basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure,
-                                       coalescing_batcher>;
+using ring_writer =
+    basic_writer<byte_ring<test_frame>, memory_sink, sleep_backpressure, count_batcher>;
+using frame_writer =
+    basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure, count_batcher>;
+using coalescing_writer =
+    basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure, coalescing_batcher>;
 
 template <class W>
 void expect_balanced(const W& w) {
@@ -139,8 +139,7 @@ TEST(FrameLaws, AValidFrameOfSizeZeroIsRefusedOnAFrameQueue) {
 }
 TEST(FrameLaws, AValidFrameOfSizeZeroIsRefusedByTheExpressLane) {
   frame_writer w{memory_sink{}};
-  EXPECT_EQ(w.handle().send_express(test_frame::of("")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(w.handle().send_express(test_frame::of("")).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(w.close().ok());
   EXPECT_EQ(w.stats().frames_accepted, 0u);
 }
@@ -196,8 +195,8 @@ void frame_queue_writer_stops_before_a_lawless_batch(test_frame bad, const char*
 TEST(FrameLaws, AFrameQueueWriterStopsBeforeAFrameWhoseSizeDisagreesWithItsWire) {
   frame_queue_writer_stops_before_a_lawless_batch<frame_writer>(test_frame::of("liar-liar", -3),
                                                                 "wire() ranges hold 9 bytes");
-  frame_queue_writer_stops_before_a_lawless_batch<coalescing_writer>(
-      test_frame::of("liar-liar", 3), "wire() ranges hold 9 bytes");
+  frame_queue_writer_stops_before_a_lawless_batch<coalescing_writer>(test_frame::of("liar-liar", 3),
+                                                                     "wire() ranges hold 9 bytes");
 }
 
 TEST(FrameLaws, AFrameQueueWriterStopsBeforeAFrameWithTooManyRanges) {
@@ -278,8 +277,7 @@ TEST(SelfClose, CloseAndFlushFromAnObserverNeverWaitForTheWriterItself) {
   auto buffer = sink.buffer();
   hook_observer obs;
   auto hook = obs.hook;
-  basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure, count_batcher,
-               hook_observer>
+  basic_writer<mpsc_ring<test_frame>, memory_sink, sleep_backpressure, count_batcher, hook_observer>
       w(std::move(sink), writer_options{}, sleep_backpressure{}, count_batcher{}, obs);
   close_from_the_writer_thread(w, *hook, buffer);
 }
@@ -308,8 +306,8 @@ struct throwing_notify {
     inner.notify();
   }
 };
-using throwing_writer = basic_writer<mpsc_ring<test_frame>, memory_sink, throwing_notify,
-                                     count_batcher>;
+using throwing_writer =
+    basic_writer<mpsc_ring<test_frame>, memory_sink, throwing_notify, count_batcher>;
 
 TEST(CloseSafety, ANotifyThatThrowsOnCloseFailsTheWriterAndCloseReturnsAStatus) {
   throwing_notify bp;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -41,9 +42,11 @@
 // --- fault injection below the sink -----------------------------------------
 namespace {
 
-// The fd faults are injected on (-1: none), the byte offset at which it dies
-// with EPIPE (~0: never), and the bytes it has taken so far.
-std::atomic<int> g_fault_fd{-1};
+// The socket faults are injected on, by inode (0: none; the sink sends
+// through an fd of its own, a dup, so the fd number is not the test's), the
+// byte offset at which it dies with EPIPE (~0: never), and the bytes it has
+// taken so far.
+std::atomic<ino_t> g_fault_ino{0};
 std::atomic<std::uint64_t> g_fail_at{~std::uint64_t{0}};
 std::atomic<std::uint64_t> g_taken{0};
 std::atomic<std::uint64_t> g_eintr{0}, g_eagain{0}, g_short{0};
@@ -102,7 +105,11 @@ std::size_t total(const iovec* iov, int n) {
 extern "C" ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
   using fn = ssize_t (*)(int, const msghdr*, int);
   static const fn next = reinterpret_cast<fn>(dlsym(RTLD_NEXT, "sendmsg"));
-  if (fd != g_fault_fd.load(std::memory_order_relaxed)) return next(fd, msg, flags);
+  struct stat st;
+  const ino_t fault_ino = g_fault_ino.load(std::memory_order_relaxed);
+  if (fault_ino == 0 || ::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_ino != fault_ino) {
+    return next(fd, msg, flags);
+  }
   const long allow = fault_decision(total(msg->msg_iov, static_cast<int>(msg->msg_iovlen)));
   if (allow < 0) return -1;
   thread_local std::vector<iovec> part;
@@ -148,7 +155,9 @@ outcome run(std::uint64_t fail_at) {
   fd_pair p = make_socketpair();
   g_taken.store(0);
   g_fail_at.store(fail_at);
-  g_fault_fd.store(p.write_end.get());
+  struct stat st;
+  EXPECT_EQ(::fstat(p.write_end.get(), &st), 0);
+  g_fault_ino.store(st.st_ino);
   outcome out;
   // The reader decodes as it goes and checks each producer's order and bytes.
   std::thread reader([&] {
@@ -211,7 +220,7 @@ outcome run(std::uint64_t fail_at) {
   }
   for (std::thread& t : producers) t.join();
   out.closed = w.close();
-  g_fault_fd.store(-1);
+  g_fault_ino.store(0);
   p.write_end.reset();  // EOF for the reader
   reader.join();
   out.stats = w.stats();

@@ -24,8 +24,9 @@
 //   * Results are read through a shared `checksum_state`, because the sink
 //     itself is moved into the writer.
 //
-// Thread-safety: write(), flush() and on_writer_thread_start() on the writer
-// thread only (as for every Sink). checksum_state may be read from any thread.
+// Thread-safety: write(), flush() and the thread hooks on the writer thread
+// only (as for every Sink); cancel() from the owner. checksum_state may be
+// read from any thread.
 #ifndef FUNNEL_EXAMPLES_CUSTOM_SINK_CHECKSUM_SINK_H_
 #define FUNNEL_EXAMPLES_CUSTOM_SINK_CHECKSUM_SINK_H_
 
@@ -123,6 +124,11 @@ class checksum_sink {
   void on_writer_thread_start() requires funnel::sink_with_thread_start<Inner> {
     inner_.on_writer_thread_start();
   }
+  void on_writer_thread_stop() requires funnel::sink_with_thread_stop<Inner> {
+    inner_.on_writer_thread_stop();  // posix_writev_sink releases its own fd there
+  }
+  void cancel() noexcept requires funnel::cancellable_sink<Inner> { inner_.cancel(); }
+  absl::Status status() const requires funnel::sink_with_status<Inner> { return inner_.status(); }
 
   // Keep this before moving the sink into a writer, to read the results.
   std::shared_ptr<const checksum_state> state() const { return state_; }

@@ -64,12 +64,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>  // iovec, writev
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/sysmacros.h>  // major, minor
-#endif
 
 #include <algorithm>
 #include <atomic>
@@ -77,16 +73,15 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
+#include "funnel/policies/sink/detail/posix_own_fd.h"  // the sink's own fds
 
 namespace funnel {
 
@@ -108,7 +103,14 @@ class posix_writev_sink {
   };
 
   explicit posix_writev_sink(int fd) : posix_writev_sink(fd, options{}) {}
-  posix_writev_sink(int fd, options o) : fd_(fd), options_(o) { status_ = set_up(); }
+  posix_writev_sink(int fd, options o) : fd_(fd), options_(o) {
+    detail::posix_sink_fds f;
+    status_ = detail::take_posix_sink_fds(fd, o.interruptible_pipes, f);
+    own_ = f.own;  // on failure, what was taken is closed by the destructor
+    wake_[0] = f.wake[0];
+    wake_[1] = f.wake[1];
+    is_socket_ = f.is_socket;
+  }
 
   // Moves happen before the writer thread starts (cancel() is not running).
   posix_writev_sink(posix_writev_sink&& other) noexcept
@@ -195,105 +197,6 @@ class posix_writev_sink {
  private:
   static constexpr std::size_t kMaxIov = IOV_MAX;
 
-  // Takes the sink's own fd (and, where writes may wait, its wake pipe).
-  absl::Status set_up() {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("posix_writev_sink: fstat of fd ", fd_));
-    }
-    is_socket_ = S_ISSOCK(st.st_mode);
-    const bool pipe_or_device = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode);
-    const char* what = is_socket_                ? "a socket"
-                       : S_ISFIFO(st.st_mode) ? "a pipe or FIFO"
-                       : S_ISCHR(st.st_mode)  ? "a character device"
-                                              : "a file";
-    const int flags = ::fcntl(fd_, F_GETFL);
-    if (flags < 0) return errno_status(errno, what, "cannot read its flags (fcntl)");
-    if (pipe_or_device && options_.interruptible_pipes && (flags & O_ACCMODE) != O_RDONLY) {
-      if (absl::Status s = reopen_nonblocking(st, flags, what); !s.ok()) return s;
-    }
-    if (own_ < 0) {  // sockets, files, read-only fds, interruptible_pipes = false, no reader
-      own_ = ::fcntl(fd_, F_DUPFD_CLOEXEC, 3);
-      if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
-    }
-    if (!is_socket_ && !pipe_or_device) return absl::OkStatus();  // no wait, no wake pipe
-#ifdef __linux__
-    const int made = ::pipe2(wake_, O_NONBLOCK | O_CLOEXEC);
-#else
-    const int made = ::pipe(wake_);
-#endif
-    if (made != 0) {
-      wake_[0] = wake_[1] = -1;
-      return errno_status(errno, what, "cannot make its wake pipe (pipe)");
-    }
-    for (int& w : wake_) {
-      w = above_stdio(w);
-      if (w < 0 || ::fcntl(w, F_SETFL, O_NONBLOCK) != 0 || ::fcntl(w, F_SETFD, FD_CLOEXEC) != 0) {
-        return errno_status(errno, what, "cannot make its wake pipe (fcntl)");
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status reopen_nonblocking(const struct stat& st, int flags, const char* what) {
-    auto refuse = [&](absl::string_view why) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "posix_writev_sink: fd ", fd_, " (", what, ") has no non-blocking description of its "
-          "own for the sink: ", why, "; set posix_writev_sink::options::interruptible_pipes = "
-          "false to write to it blocking; close(deadline) then waits for a write the reader "
-          "never takes"));
-    };
-#ifdef __linux__
-    const bool ptmx = major(st.st_rdev) == 5 && minor(st.st_rdev) == 2;  // also /dev/pts/ptmx
-    const std::string path = absl::StrCat("/proc/self/fd/", fd_);
-#else
-    struct stat dev_ptmx;
-    const bool ptmx = ::stat("/dev/ptmx", &dev_ptmx) == 0 && dev_ptmx.st_rdev == st.st_rdev;
-    const std::string path = absl::StrCat("/dev/fd/", fd_);
-#endif
-    if (S_ISCHR(st.st_mode) && ptmx) {
-      return refuse("it is a pty master, and reopening one creates a new pty");
-    }
-    const int keep = flags & (O_APPEND | O_SYNC | O_DSYNC);
-    const int r = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | keep);
-    if (r < 0) {
-      const int err = errno;
-      if (err == ENXIO && S_ISFIFO(st.st_mode)) return absl::OkStatus();  // no reader: a dup
-      if (err == EMFILE || err == ENFILE || err == ENOMEM) {
-        return errno_status(err, what, "cannot take an fd of its own (open)");
-      }
-      const absl::Status e = absl::ErrnoToStatus(err, absl::StrCat("open ", path));
-      return refuse(e.message());
-    }
-    own_ = above_stdio(r);
-    if (own_ < 0) return errno_status(errno, what, "cannot take an fd of its own (dup)");
-    struct stat mine;
-    const bool same = ::fstat(own_, &mine) == 0 && mine.st_dev == st.st_dev &&
-                      mine.st_ino == st.st_ino && mine.st_rdev == st.st_rdev;
-    const int got = ::fcntl(own_, F_GETFL);
-    if (!same || got < 0 || (got & O_NONBLOCK) == 0) {
-      return refuse(absl::StrCat(path, same ? " gave a shared description (a dup), not a new one"
-                                            : " opened another file"));
-    }
-    return absl::OkStatus();
-  }
-
-  // An fd of 0, 1 or 2 (the process had closed its standard streams) moved
-  // to 3 or above, so that nothing written to stdout or stderr reaches it.
-  static int above_stdio(int fd) noexcept {
-    if (fd < 0 || fd > 2) return fd;
-    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    const int err = errno;
-    ::close(fd);
-    errno = err;
-    return moved;
-  }
-
-  absl::Status errno_status(int err, const char* what, const char* step) const {
-    return absl::ErrnoToStatus(err, absl::StrCat("posix_writev_sink for fd ", fd_, " (", what,
-                                                 "): ", step));
-  }
-
   bool cancelled() const noexcept {
     // Acquire: pairs with the release in cancel().
     return cancelled_.load(std::memory_order_acquire);
@@ -374,8 +277,8 @@ class posix_writev_sink {
     }
   }
 
-  int fd_;           // the caller's: borrowed or owned
-  int own_ = -1;     // the sink's own fd, written through
+  int fd_;                  // the caller's: borrowed or owned
+  int own_ = -1;            // the sink's own fd, written through
   int wake_[2] = {-1, -1};  // cancel() writes [1]; poll() watches [0]
   options options_;
   bool is_socket_ = false;
