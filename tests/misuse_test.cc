@@ -36,30 +36,12 @@
 #include "funnel/policies/queue/mpsc_ring.h"
 #include "funnel/policies/sink/memory_sink.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace funnel {
 namespace {
 
-// Fails the test, and ends the process, if `done` is not notified within 30 s:
-// a call that hangs (the defects these tests pin) is reported, not waited for.
-class watchdog {
- public:
-  explicit watchdog(const char* what)
-      : thread_([this, what] {
-          if (!done_.WaitForNotificationWithTimeout(absl::Seconds(30))) {
-            ADD_FAILURE() << what << " did not return within 30 s";
-            std::abort();
-          }
-        }) {}
-  ~watchdog() {
-    done_.Notify();
-    thread_.join();
-  }
-
- private:
-  absl::Notification done_;
-  std::thread thread_;
-};
+using testing_internal::watchdog;
 
 // A frame whose laws a test may break: size() is the payload's size plus
 // `delta`; wire() gives the payload in `pieces` ranges (more than max_ranges
@@ -394,24 +376,25 @@ TEST(Options, ValuesTooLargeToRepresentStartTheWriterFailedNamingTheField) {
   constexpr std::size_t kHuge = std::numeric_limits<std::size_t>::max();
   constexpr std::size_t k2to40 = std::size_t{1} << 40;
   const auto invalid = absl::StatusCode::kInvalidArgument;
+  struct bad_value {
+    const char* field;
+    void (*set)(writer_options&);
+    bool ring;  // also on a byte_ring writer
+  };
+  const bad_value cases[] = {
+      {"express_capacity", [](writer_options& o) { o.express_capacity = kHuge; }, false},
+      {"express_capacity", [](writer_options& o) { o.express_capacity = k2to40; }, false},
+      {"max_pending_frames", [](writer_options& o) { o.max_pending_frames = k2to40; }, true},
+      {"queue_capacity", [](writer_options& o) { o.queue_capacity = kHuge; }, false},
+      {"max_pending_bytes", [](writer_options& o) { o.max_pending_bytes = kHuge; }, true},
+  };
+  for (const bad_value& c : cases) {
+    writer_options o;
+    c.set(o);
+    starts_failed_naming<frame_writer>(o, c.field, invalid);
+    if (c.ring) starts_failed_naming<ring_writer>(o, c.field, invalid);
+  }
   writer_options o;
-  o.express_capacity = kHuge;
-  starts_failed_naming<frame_writer>(o, "express_capacity", invalid);
-  o = {};
-  o.express_capacity = k2to40;
-  starts_failed_naming<frame_writer>(o, "express_capacity", invalid);
-  o = {};
-  o.max_pending_frames = k2to40;
-  starts_failed_naming<frame_writer>(o, "max_pending_frames", invalid);
-  starts_failed_naming<ring_writer>(o, "max_pending_frames", invalid);
-  o = {};
-  o.queue_capacity = kHuge;
-  starts_failed_naming<frame_writer>(o, "queue_capacity", invalid);
-  o = {};
-  o.max_pending_bytes = kHuge;
-  starts_failed_naming<frame_writer>(o, "max_pending_bytes", invalid);
-  starts_failed_naming<ring_writer>(o, "max_pending_bytes", invalid);
-  o = {};
   o.claim_timeout = absl::ZeroDuration();
   starts_failed_naming<ring_writer>(o, "claim_timeout", invalid);
 }

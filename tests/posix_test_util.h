@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"  // watchdog
 
 namespace funnel::posix_test {
 
@@ -118,32 +119,7 @@ inline std::string open_pty(pty_pair& out) {
   return "";
 }
 
-// Fails and aborts the test binary if it is still alive after `limit`: a
-// test that would hang (a close() that never returns) fails instead, with
-// `what` in the output. Destroy it when the guarded part is over.
-class watchdog {
- public:
-  explicit watchdog(std::string what, absl::Duration limit = absl::Seconds(30))
-      : what_(std::move(what)), thread_([this, limit] {
-          if (done_.WaitForNotificationWithTimeout(limit)) return;
-          ADD_FAILURE() << "watchdog: " << what_ << " did not finish within "
-                        << absl::FormatDuration(limit);
-          std::fprintf(stderr, "watchdog: %s did not finish within %s; aborting\n", what_.c_str(),
-                       absl::FormatDuration(limit).c_str());
-          std::abort();
-        }) {}
-  ~watchdog() {
-    done_.Notify();
-    thread_.join();
-  }
-  watchdog(const watchdog&) = delete;
-  watchdog& operator=(const watchdog&) = delete;
-
- private:
-  std::string what_;
-  absl::Notification done_;
-  std::thread thread_;  // last: starts once the fields above exist
-};
+using testing_internal::watchdog;  // tests/test_util.h
 
 inline bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 

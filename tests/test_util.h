@@ -5,14 +5,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "funnel/buffer.h"
 #include "funnel/procwire/frame.h"
 #include "funnel/procwire/frame_decoder.h"
@@ -33,6 +39,33 @@ inline constexpr bool kTsan = false;
 #else
 inline constexpr bool kTsan = false;
 #endif
+
+// Fails and aborts the test binary if it is still alive after `limit`: a
+// test that would hang (a close() that never returns) fails instead, with
+// `what` in the output. Destroy it when the guarded part is over.
+class watchdog {
+ public:
+  explicit watchdog(std::string what, absl::Duration limit = absl::Seconds(30))
+      : what_(std::move(what)), thread_([this, limit] {
+          if (done_.WaitForNotificationWithTimeout(limit)) return;
+          ADD_FAILURE() << "watchdog: " << what_ << " did not finish within "
+                        << absl::FormatDuration(limit);
+          std::fprintf(stderr, "watchdog: %s did not finish within %s; aborting\n", what_.c_str(),
+                       absl::FormatDuration(limit).c_str());
+          std::abort();
+        }) {}
+  ~watchdog() {
+    done_.Notify();
+    thread_.join();
+  }
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+
+ private:
+  std::string what_;
+  absl::Notification done_;
+  std::thread thread_;  // last: starts once the fields above exist
+};
 
 // A valid frame with method 1, flags 0x03, the given request id and payload.
 inline outbound_frame make_frame(std::uint32_t request_id, std::string_view payload) {

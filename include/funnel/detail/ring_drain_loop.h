@@ -214,7 +214,10 @@ class ring_drain_loop {
     gather_.clear();
     batch_done_ = 0;
     // Counted before the space is freed, so accepted - processed (the
-    // handles' pending_count()) never exceeds the ring's record bound.
+    // handles' pending_count()) does not exceed the ring's record bound on
+    // account of the writer. (Under a drop policy it may read one high per
+    // producer for an instant: a drop is counted accepted just before it is
+    // counted dropped, detail/overflow.h.)
     w_.bump(w_.frames_written, st.frames);
     q_.release(next_.count, next_.at);
     if (st.frames > 0) w_.bump(w_.batches, 1);
