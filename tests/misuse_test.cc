@@ -291,33 +291,31 @@ struct throwing_notify {
 using throwing_writer =
     basic_writer<mpsc_ring<test_frame>, memory_sink, throwing_notify, count_batcher>;
 
-TEST(CloseSafety, ANotifyThatThrowsOnCloseFailsTheWriterAndCloseReturnsAStatus) {
+// A writer that has written one frame, whose notify() throws from now on.
+std::unique_ptr<throwing_writer> writer_whose_notify_throws() {
   throwing_notify bp;
-  auto armed = bp.armed;
-  throwing_writer w(memory_sink{}, writer_options{}, bp);
-  ASSERT_TRUE(w.handle().send(test_frame::of("x")).ok());
-  ASSERT_TRUE(w.flush().ok());
-  armed->store(true);
+  auto w = std::make_unique<throwing_writer>(memory_sink{}, writer_options{}, bp);
+  EXPECT_TRUE(w->handle().send(test_frame::of("x")).ok());
+  EXPECT_TRUE(w->flush().ok());
+  bp.armed->store(true);  // shared with the writer's copy
+  return w;
+}
+
+TEST(CloseSafety, ANotifyThatThrowsOnCloseFailsTheWriterAndCloseReturnsAStatus) {
+  std::unique_ptr<throwing_writer> w = writer_whose_notify_throws();
   absl::Status s;
   {
     watchdog dog("close() with a throwing notify()");
-    EXPECT_NO_THROW(s = w.close(absl::Now() + absl::Seconds(10)));
+    EXPECT_NO_THROW(s = w->close(absl::Now() + absl::Seconds(10)));
   }
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "notify() broke")) << s;
-  expect_balanced(w);
+  expect_balanced(*w);
 }
 
 TEST(CloseSafety, TheDestructorSurvivesANotifyThatThrows) {
-  throwing_notify bp;
-  auto armed = bp.armed;
-  {
-    throwing_writer w(memory_sink{}, writer_options{}, bp);
-    ASSERT_TRUE(w.handle().send(test_frame::of("x")).ok());
-    ASSERT_TRUE(w.flush().ok());
-    armed->store(true);
-  }  // ~basic_writer: close(now + shutdown_timeout); must not terminate
-  SUCCEED();
+  writer_whose_notify_throws().reset();  // ~basic_writer: close(now + shutdown_timeout)
+  SUCCEED() << "the destructor did not terminate";
 }
 
 // ---- close(deadline) and user code on a producer's path ---------------------------
